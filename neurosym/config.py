@@ -1,0 +1,113 @@
+"""Model configuration: plain fields, validated, round-tripping through JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+from neurosym.errors import ConfigError
+
+MLPKind = Literal["swiglu", "relu"]
+MLP_KINDS: tuple[str, ...] = get_args(MLPKind)
+
+
+@dataclass
+class ModelConfig:
+    """Size and shape of a :class:`~neurosym.model.TransformerPlus`.
+
+    The baseline is a pre-norm decoder: RMSNorm, rotary position embeddings,
+    causal attention and a SwiGLU (or ReLU) MLP, with tied input/output embeddings.
+    """
+
+    vocab_size: int
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    d_ff: int | None = None  # hidden width of the MLP; None means 4 * d_model (8/3 for SwiGLU)
+    max_seq_len: int = 512
+    mlp: MLPKind = "swiglu"
+    dropout: float = 0.0
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-6
+    tie_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        positive = ("vocab_size", "d_model", "n_layers", "n_heads", "max_seq_len")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"ModelConfig.{name} must be a positive integer, got {value!r}")
+        if self.d_model % self.n_heads:
+            raise ConfigError(
+                f"ModelConfig.d_model={self.d_model} is not divisible by n_heads={self.n_heads}"
+            )
+        if self.head_dim % 2:
+            raise ConfigError(f"head dimension d_model/n_heads={self.head_dim} must be even for RoPE")
+        if self.mlp not in MLP_KINDS:
+            raise ConfigError(f"unknown mlp kind {self.mlp!r}; valid kinds: {', '.join(MLP_KINDS)}")
+        if self.d_ff is not None and (not isinstance(self.d_ff, int) or self.d_ff <= 0):
+            raise ConfigError(f"ModelConfig.d_ff must be a positive integer or None, got {self.d_ff!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    @property
+    def hidden_dim(self) -> int:
+        """MLP hidden width; the SwiGLU default keeps the parameter count of a 4x ReLU MLP."""
+        if self.d_ff is not None:
+            return self.d_ff
+        if self.mlp == "swiglu":
+            return _round_up(int(8 * self.d_model / 3), 32)
+        return 4 * self.d_model
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> ModelConfig:
+        """Build a config from a dict; unknown keys raise ConfigError naming them."""
+        if not isinstance(record, dict):
+            raise ConfigError(f"a model config must be a JSON object, got {type(record).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(record) - known)
+        if unknown:
+            raise ConfigError(f"unknown ModelConfig field(s) {unknown}; valid fields: {sorted(known)}")
+        try:
+            return cls(**record)
+        except TypeError as exc:
+            raise ConfigError(f"invalid model config: {exc}") from exc
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"model config is not valid JSON: {exc}") from exc
+        return cls.from_dict(record)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # sized for CPU training: parameters excluding embeddings are about 0.8M, 4.7M and 25M
+    "tiny": {"d_model": 128, "n_layers": 4, "n_heads": 4},
+    "small": {"d_model": 256, "n_layers": 6, "n_heads": 8},
+    "base": {"d_model": 512, "n_layers": 8, "n_heads": 8},
+}
+
+
+def preset(name: str, vocab_size: int, **overrides: Any) -> ModelConfig:
+    """Return the config of a named preset; an unknown name raises ConfigError."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
+    return ModelConfig(vocab_size=vocab_size, **{**PRESETS[name], **overrides})
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return (value + multiple - 1) // multiple * multiple

@@ -1,0 +1,217 @@
+"""Evaluate a model on task examples and build reports.
+
+bAbI is reported as the literature does: error rate per task, mean error, and the
+number of failed tasks (error above 5%).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from neurosym.data import collate_prompts, encode_prompt
+from neurosym.device import autocast
+from neurosym.model import TransformerPlus
+from neurosym.tasks.example import Example
+from neurosym.tasks.registry import Task
+from neurosym.tokenizer import Tokenizer
+
+logger = logging.getLogger(__name__)
+
+BABI_FAILED_ERROR = 0.05
+
+
+@dataclass
+class TaskReport:
+    """Accuracy of one model on one task split."""
+
+    task: str
+    split: str
+    n: int
+    correct: int
+    unknown_tokens: int = 0
+    truncated: int = 0
+    notes: list[str] = field(default_factory=list)
+    samples: list[dict[str, str]] = field(default_factory=list)  # a few wrong predictions
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.n if self.n else 0.0
+
+    @property
+    def error(self) -> float:
+        return 1.0 - self.accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "accuracy": self.accuracy, "error": self.error}
+
+
+@dataclass
+class SuiteReport:
+    """Reports of several task splits, with the bAbI summary when bAbI tasks are present."""
+
+    reports: list[TaskReport]
+    checkpoint: str = ""
+    mode: str = "neural"
+
+    def babi_summary(self) -> dict[str, Any] | None:
+        babi = [r for r in self.reports if r.task.startswith("babi.") and r.split == "test"]
+        if not babi:
+            return None
+        errors = [r.error for r in babi]
+        return {
+            "tasks": len(babi),
+            "mean_error": sum(errors) / len(errors),
+            "failed_tasks": sum(error > BABI_FAILED_ERROR for error in errors),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checkpoint": self.checkpoint,
+            "mode": self.mode,
+            "reports": [r.to_dict() for r in self.reports],
+            "babi": self.babi_summary(),
+        }
+
+    def to_table(self) -> str:
+        """Return a plain-text table: task, split, n, accuracy, error, unknown tokens, cut contexts."""
+        header = ("task", "split", "n", "accuracy", "error", "unk", "cut")
+        rows = [
+            (r.task, r.split, str(r.n), f"{100 * r.accuracy:.2f}%", f"{100 * r.error:.2f}%",
+             str(r.unknown_tokens), str(r.truncated))
+            for r in self.reports
+        ]
+        widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
+        lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+        lines.append("  ".join("-" * w for w in widths))
+        lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+        summary = self.babi_summary()
+        if summary:
+            lines.append(
+                f"bAbI: {summary['tasks']} tasks, mean error {100 * summary['mean_error']:.2f}%, "
+                f"failed tasks (error > 5%): {summary['failed_tasks']}"
+            )
+        for report in self.reports:
+            lines += [f"note: {note}" for note in report.notes]
+        return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        lines = [f"# Evaluation of `{self.checkpoint}` ({self.mode} mode)", "",
+                 "| task | split | n | accuracy | error | unknown tokens | cut contexts |",
+                 "|---|---|---:|---:|---:|---:|---:|"]
+        for r in self.reports:
+            lines.append(
+                f"| {r.task} | {r.split} | {r.n} | {100 * r.accuracy:.2f}% | {100 * r.error:.2f}% "
+                f"| {r.unknown_tokens} | {r.truncated} |"
+            )
+        summary = self.babi_summary()
+        if summary:
+            lines += ["", f"bAbI mean error {100 * summary['mean_error']:.2f}% over {summary['tasks']} tasks; "
+                      f"failed tasks (error > 5%): {summary['failed_tasks']}"]
+        notes = [note for r in self.reports for note in r.notes]
+        if notes:
+            lines += ["", "Notes:", *[f"- {note}" for note in notes]]
+        return "\n".join(lines) + "\n"
+
+    def write(self, directory: str | os.PathLike[str], stem: str = "eval") -> tuple[Path, Path]:
+        """Write ``<stem>.json`` and ``<stem>.md`` into ``directory`` atomically."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        json_path = directory / f"{stem}.json"
+        md_path = directory / f"{stem}.md"
+        _atomic_write(json_path, json.dumps(self.to_dict(), indent=2))
+        _atomic_write(md_path, self.to_markdown())
+        return json_path, md_path
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@torch.no_grad()
+def predict(
+    model: TransformerPlus,
+    tokenizer: Tokenizer,
+    examples: Sequence[Example],
+    batch_size: int = 128,
+    max_new_tokens: int = 24,
+    precision: str = "fp32",
+    progress: bool = False,
+) -> tuple[list[str], int]:
+    """Greedy-decode an answer per example; return predictions and the count of cut contexts."""
+    model.eval()
+    device = next(model.parameters()).device
+    room = model.config.max_seq_len - max_new_tokens
+    prompts, truncated = [], 0
+    for example in examples:
+        ids, cut = encode_prompt(example, tokenizer, room)
+        prompts.append(ids)
+        truncated += cut
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # less padding per batch
+    predictions = [""] * len(prompts)
+    starts = range(0, len(order), batch_size)
+    for start in tqdm(starts, disable=not progress, desc="eval", unit="batch"):
+        chunk = order[start : start + batch_size]
+        batch = collate_prompts([prompts[i] for i in chunk], tokenizer.pad_id)
+        with autocast(device, precision):
+            generated = model.generate(
+                batch["input_ids"].to(device),
+                attention_mask=batch["attention_mask"].to(device),
+                max_new_tokens=max_new_tokens,
+                eos_id=tokenizer.eos_id,
+                pad_id=tokenizer.pad_id,
+            )
+        for row, index in enumerate(chunk):
+            predictions[index] = tokenizer.decode(generated[row].tolist())
+    return predictions, truncated
+
+
+def evaluate(
+    model: TransformerPlus,
+    tokenizer: Tokenizer,
+    task: Task,
+    examples: Sequence[Example],
+    split: str = "test",
+    batch_size: int = 128,
+    precision: str = "fp32",
+    progress: bool = False,
+) -> TaskReport:
+    """Score ``model`` on ``examples`` of ``task`` by exact match."""
+    unknown = sum(tokenizer.count_unknown(_example_text(e)) for e in examples)
+    longest = max((len(tokenizer.tokenize(e.answer)) for e in examples), default=1)
+    # The gold answer length only sizes the decoding budget; it never reaches the model.
+    max_new = max(8, 2 * longest + 2)
+    predictions, truncated = predict(model, tokenizer, examples, batch_size, max_new, precision, progress)
+    correct = 0
+    samples = []
+    for example, prediction in zip(examples, predictions, strict=True):
+        score = task.score(prediction, example)
+        correct += int(score == 1.0)
+        if score < 1.0 and len(samples) < 5:
+            samples.append({"question": example.question, "answer": example.answer, "prediction": prediction})
+    if unknown:
+        logger.warning("%s/%s: %d input tokens are not in the vocabulary", task.name, split, unknown)
+    return TaskReport(
+        task=task.name, split=split, n=len(examples), correct=correct, unknown_tokens=unknown,
+        truncated=truncated, notes=list(task.notes), samples=samples,
+    )
+
+
+def _example_text(example: Example) -> str:
+    return " ".join([*(s.text for s in example.context), example.question])

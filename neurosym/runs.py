@@ -1,0 +1,192 @@
+"""Glue between tasks, tokenizer, model, trainer and evaluation for one run.
+
+Used by the command line and usable from Python::
+
+    from neurosym.runs import TaskSpec, train_run
+    result = train_run([TaskSpec("episodic.location")], out_dir="runs/demo", steps=100)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from neurosym.checkpoint import (
+    load_pretrained,
+    load_run_info,
+    load_tokenizer,
+    resolve_checkpoint_dir,
+)
+from neurosym.config import ModelConfig, preset
+from neurosym.data import EncodedExample, MixtureSampler, encode_example
+from neurosym.device import resolve_device
+from neurosym.errors import TaskError
+from neurosym.evaluation import SuiteReport, TaskReport, evaluate
+from neurosym.model import TransformerPlus
+from neurosym.tasks.example import Example
+from neurosym.tasks.registry import get_task
+from neurosym.tokenizer import Tokenizer
+from neurosym.training import TrainConfig, Trainer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskSpec:
+    """A task in a run: its name, sampling weight, difficulty overrides and data folder."""
+
+    name: str
+    weight: float = 1.0
+    difficulty: dict[str, Any] = field(default_factory=dict)
+    data_dir: str | None = None
+    train_examples: int | None = None  # None: the task's default size (all of a file)
+
+    @classmethod
+    def parse(cls, text: str, data_dir: str | None = None) -> TaskSpec:
+        """Parse ``name`` or ``name:weight`` (for example ``arithmetic.add:2``)."""
+        name, _, weight = text.partition(":")
+        try:
+            value = float(weight) if weight else 1.0
+        except ValueError as exc:
+            raise TaskError(f"invalid task weight in {text!r}; write NAME or NAME:WEIGHT, e.g. babi.qa1:2") from exc
+        if value <= 0:
+            raise TaskError(f"task weight must be positive in {text!r}")
+        get_task(name)  # unknown names fail here, before any work
+        return cls(name=name, weight=value, data_dir=data_dir)
+
+    def examples(self, split: str, n: int | None = None, seed: int = 0, **overrides: Any) -> list[Example]:
+        task = get_task(self.name)
+        return task.examples(split, n=n, seed=seed, data_dir=self.data_dir, **{**self.difficulty, **overrides})
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    history: list[dict[str, Any]]
+    report: SuiteReport | None
+
+
+def build_tokenizer(train_sets: dict[str, list[Example]]) -> Tokenizer:
+    texts = []
+    for examples in train_sets.values():
+        for example in examples:
+            texts.extend(sentence.text for sentence in example.context)
+            texts.append(example.question)
+            texts.append(example.answer)
+            if example.program:
+                texts.append(example.program)
+    return Tokenizer.build(texts)
+
+
+def encode_all(examples: list[Example], tokenizer: Tokenizer, max_length: int) -> list[EncodedExample]:
+    return [encode_example(example, tokenizer, max_length) for example in examples]
+
+
+def make_validator(
+    tokenizer: Tokenizer, valid_sets: dict[str, list[Example]], precision: str
+):  # noqa: ANN201 - returns a Validator
+    def validate(model: TransformerPlus) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        accuracies = []
+        for name, examples in valid_sets.items():
+            report = evaluate(model, tokenizer, get_task(name), examples, "valid", precision=precision)
+            metrics[f"valid/{name}/accuracy"] = report.accuracy
+            accuracies.append(report.accuracy)
+        metrics["valid/accuracy"] = sum(accuracies) / len(accuracies)
+        return metrics
+
+    return validate
+
+
+def train_run(
+    specs: list[TaskSpec],
+    out_dir: str | os.PathLike[str],
+    model_preset: str = "tiny",
+    model_overrides: dict[str, Any] | None = None,
+    train_config: TrainConfig | None = None,
+    steps: int | None = None,
+    valid_examples: int = 500,
+    resume: bool = False,
+    evaluate_after: bool = False,
+) -> RunResult:
+    """Train one model on a weighted mix of tasks; optionally evaluate it afterwards."""
+    config = train_config or TrainConfig()
+    if steps is not None:
+        config.steps = steps
+    out_dir = Path(out_dir)
+    torch.manual_seed(config.seed)
+
+    train_sets = {s.name: s.examples("train", n=s.train_examples, seed=config.seed) for s in specs}
+    valid_sets = {s.name: s.examples("valid", n=valid_examples, seed=config.seed) for s in specs}
+    for name, examples in train_sets.items():
+        logger.info("%s: %d training and %d validation examples", name, len(examples), len(valid_sets[name]))
+
+    if resume and (out_dir / "last").is_dir():
+        tokenizer = load_tokenizer(out_dir / "last")
+        model_config = ModelConfig.from_dict(load_pretrained(out_dir / "last").config.to_dict())
+    else:
+        tokenizer = build_tokenizer(train_sets)
+        model_config = preset(model_preset, len(tokenizer), **(model_overrides or {}))
+    model = TransformerPlus(model_config)
+    encoded = {name: encode_all(examples, tokenizer, model_config.max_seq_len) for name, examples in train_sets.items()}
+    cut = sum(item.truncated for items in encoded.values() for item in items)
+    if cut:
+        logger.warning("%d training contexts were cut to fit max_seq_len=%d", cut, model_config.max_seq_len)
+    sampler = MixtureSampler(encoded, {s.name: s.weight for s in specs}, seed=config.seed)
+
+    run_info = {
+        "tasks": [asdict(s) for s in specs],
+        "preset": model_preset,
+        "parameters": model.num_parameters(),
+    }
+    trainer = Trainer(model, tokenizer, sampler, config, out_dir=out_dir,
+                      validator=make_validator(tokenizer, valid_sets, "fp32"), run_info=run_info)
+    if resume and (out_dir / "last").is_dir():
+        trainer.resume(out_dir / "last")
+    history = trainer.train()
+    report = evaluate_checkpoint(out_dir, progress=config.progress) if evaluate_after else None
+    if report is not None:
+        report.write(out_dir)
+    return RunResult(out_dir=out_dir, history=history, report=report)
+
+
+def eval_plan(specs: list[TaskSpec]) -> list[tuple[TaskSpec, str, str, dict[str, Any]]]:
+    """Return (spec, label, split, difficulty overrides) for each evaluation split of each task."""
+    plan = []
+    for spec in specs:
+        task = get_task(spec.name)
+        for label, (split, overrides) in task.eval_splits.items():
+            plan.append((spec, label, split, overrides))
+    return plan
+
+
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike[str],
+    specs: list[TaskSpec] | None = None,
+    n: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    batch_size: int = 128,
+    progress: bool = False,
+) -> SuiteReport:
+    """Evaluate a checkpoint on every evaluation split of ``specs`` (default: its training tasks)."""
+    directory = resolve_checkpoint_dir(checkpoint)
+    model = load_pretrained(directory).to(resolve_device(device))
+    tokenizer = load_tokenizer(directory)
+    if specs is None:
+        stored = load_run_info(directory).get("tasks")
+        if not stored:
+            raise TaskError(f"{directory} records no training tasks; pass --task NAME")
+        specs = [TaskSpec(**record) for record in stored]
+    reports: list[TaskReport] = []
+    for spec, label, split, overrides in eval_plan(specs):
+        task = get_task(spec.name)
+        examples = task.examples(split, n=n, seed=seed, data_dir=spec.data_dir, **{**spec.difficulty, **overrides})
+        report = evaluate(model, tokenizer, task, examples, split=label, batch_size=batch_size, progress=progress)
+        reports.append(report)
+    return SuiteReport(reports=reports, checkpoint=str(directory))
