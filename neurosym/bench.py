@@ -1,0 +1,115 @@
+"""Benchmarks that report speed as a ratio to a baseline run in the same process.
+
+The machine is noisy, so the measured variant and its baseline alternate in short
+rounds and the median ratio is reported.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from neurosym.config import preset
+from neurosym.data import MixtureSampler, collate_train
+from neurosym.device import autocast
+from neurosym.model import TransformerPlus
+from neurosym.runs import TaskSpec, build_tokenizer, encode_all
+from neurosym.training import TrainConfig, Trainer
+
+
+def _training_data(task: str, n: int, seed: int):  # noqa: ANN202
+    spec = TaskSpec(task)
+    examples = {task: spec.examples("train", n=n, seed=seed)}
+    tokenizer = build_tokenizer(examples)
+    return tokenizer, examples
+
+
+def bench_train(
+    task: str = "episodic.location",
+    model_preset: str = "tiny",
+    batch_size: int = 64,
+    steps_per_round: int = 10,
+    rounds: int = 5,
+    precision: str = "fp32",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Compare the Trainer's tokens/s with a minimal hand-written loop on the same model and data."""
+    torch.manual_seed(seed)
+    tokenizer, examples = _training_data(task, 2000, seed)
+    config = preset(model_preset, len(tokenizer))
+    encoded = {task: encode_all(examples[task], tokenizer, config.max_seq_len)}
+    sampler = MixtureSampler(encoded, {task: 1.0}, seed)
+
+    trainer_model = TransformerPlus(config)
+    train_config = TrainConfig(steps=10**9, batch_size=batch_size, precision=precision, device="cpu",
+                               progress=False, warmup_steps=0)
+    trainer = Trainer(trainer_model, tokenizer, sampler, train_config)
+
+    loop_model = TransformerPlus(config)
+    loop_model.load_state_dict(trainer_model.state_dict())
+    optimizer = torch.optim.AdamW(loop_model.parameters(), lr=train_config.lr)
+    loop_step = [0]
+    device = torch.device("cpu")
+
+    def minimal_loop_step() -> int:
+        items = sampler.batch(loop_step[0], 0, batch_size)
+        batch = collate_train(items, tokenizer.pad_id)
+        with autocast(device, trainer.precision):
+            loss = loop_model(batch["input_ids"], labels=batch["labels"]).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        loop_step[0] += 1
+        return batch["input_ids"].numel()
+
+    def trainer_step() -> int:
+        return int(trainer.train_step()["tokens"])
+
+    result = _alternate({"trainer": trainer_step, "minimal_loop": minimal_loop_step}, steps_per_round, rounds)
+    result["ratio"] = result["trainer"]["tokens_per_s"] / result["minimal_loop"]["tokens_per_s"]
+    result.update({"task": task, "preset": model_preset, "batch_size": batch_size, "precision": trainer.precision})
+    return result
+
+
+def bench_precision(
+    task: str = "episodic.location",
+    model_preset: str = "tiny",
+    batch_size: int = 64,
+    steps_per_round: int = 5,
+    rounds: int = 4,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Compare training tokens/s under bf16 autocast with float32 on the CPU."""
+    torch.manual_seed(seed)
+    tokenizer, examples = _training_data(task, 2000, seed)
+    config = preset(model_preset, len(tokenizer))
+    encoded = {task: encode_all(examples[task], tokenizer, config.max_seq_len)}
+    sampler = MixtureSampler(encoded, {task: 1.0}, seed)
+    steppers = {}
+    for precision in ("fp32", "bf16"):
+        model = TransformerPlus(config)
+        train_config = TrainConfig(steps=10**9, batch_size=batch_size, precision=precision, device="cpu",
+                                   progress=False)
+        trainer = Trainer(model, tokenizer, sampler, train_config)
+        steppers[precision] = (lambda t: lambda: int(t.train_step()["tokens"]))(trainer)
+    result = _alternate(steppers, steps_per_round, rounds)
+    result["ratio"] = result["bf16"]["tokens_per_s"] / result["fp32"]["tokens_per_s"]
+    result.update({"task": task, "preset": model_preset, "batch_size": batch_size})
+    return result
+
+
+def _alternate(steppers: dict[str, Callable[[], int]], steps_per_round: int, rounds: int) -> dict[str, Any]:
+    """Run each stepper for ``steps_per_round`` steps per round, alternating; report median tokens/s."""
+    for step in steppers.values():  # warm-up: allocator, kernels
+        step()
+    rates: dict[str, list[float]] = {name: [] for name in steppers}
+    for _ in range(rounds):
+        for name, step in steppers.items():
+            start = time.perf_counter()
+            tokens = sum(step() for _ in range(steps_per_round))
+            rates[name].append(tokens / (time.perf_counter() - start))
+    return {name: {"tokens_per_s": statistics.median(values), "rounds": values} for name, values in rates.items()}

@@ -1,0 +1,239 @@
+"""The ``neurosym`` command line.
+
+Every user error (unknown task, missing data folder, unreadable file, mismatched
+checkpoint) prints one line to stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from neurosym.errors import NeurosymError
+
+EXIT_USAGE = 2
+logger = logging.getLogger("neurosym")
+
+
+def _parse_knob(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KNOB=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neurosym", description="Transformer Plus models: train, evaluate, inspect.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("tasks", help="list the registered tasks")
+    p.set_defaults(handler=cmd_tasks)
+
+    p = sub.add_parser("generate", help="write examples of a task as JSON lines")
+    p.add_argument("task", help="task name, e.g. episodic.location")
+    p.add_argument("-n", type=int, default=10, help="number of examples (default 10)")
+    p.add_argument("--split", default="train", help="train, valid or test (default train)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--set", dest="knobs", action="append", type=_parse_knob, default=[], metavar="KNOB=VALUE",
+                   help="difficulty knob, e.g. --set max_digits=8 (repeatable)")
+    p.add_argument("--data-dir", help="folder of public data files (or set NEUROSYM_DATA)")
+    p.add_argument("--out", help="output JSONL file (default: stdout)")
+    p.add_argument("--render", action="store_true", help="print readable stories instead of JSON")
+    p.set_defaults(handler=cmd_generate)
+
+    p = sub.add_parser("train", help="train a model on one or more tasks")
+    p.add_argument("--task", action="append", required=True, metavar="NAME[:WEIGHT]",
+                   help="task to train on, repeatable; WEIGHT sets its share of batches")
+    p.add_argument("--preset", default="tiny", help="model size: tiny, small or base (default tiny)")
+    p.add_argument("--steps", type=int, default=2000, help="optimizer steps (default 2000)")
+    p.add_argument("--batch-size", type=int, default=64, help="examples per step (default 64)")
+    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per step (default 1)")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
+    p.add_argument("--warmup", type=int, default=100, help="warmup steps (default 100)")
+    p.add_argument("--eval-every", type=int, default=250, help="validate every N steps (default 250)")
+    p.add_argument("--train-examples", type=int, help="training examples per task (default: task default)")
+    p.add_argument("--set", dest="knobs", action="append", type=_parse_knob, default=[], metavar="KNOB=VALUE",
+                   help="difficulty knob applied to every task that has it (repeatable)")
+    p.add_argument("--max-seq-len", type=int, help="model context window in tokens (default 512)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--precision", default="auto", help="auto, fp32, bf16 or fp16 (default auto)")
+    p.add_argument("--data-dir", help="folder of public data files (or set NEUROSYM_DATA)")
+    p.add_argument("--out", required=True, help="run folder for checkpoints, logs and reports")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    p.add_argument("--eval", action="store_true", help="evaluate every task's test splits after training")
+    p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder or run folder")
+    p.add_argument("--task", action="append", metavar="NAME", help="task to evaluate (default: the training tasks)")
+    p.add_argument("--data-dir", help="folder of public data files (or set NEUROSYM_DATA)")
+    p.add_argument("-n", type=int, help="examples per split (default: all / task default)")
+    p.add_argument("--seed", type=int, default=0, help="seed of generated test splits (default 0)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--out", help="folder for eval.json and eval.md (default: the run folder)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=cmd_eval)
+
+    p = sub.add_parser("bench", help="speed benchmarks, reported as ratios to a baseline")
+    bench = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    b = bench.add_parser("train", help="Trainer tokens/s against a minimal hand-written loop")
+    b.add_argument("--task", default="episodic.location")
+    b.add_argument("--preset", default="tiny")
+    b.add_argument("--batch-size", type=int, default=64)
+    b.add_argument("--rounds", type=int, default=5)
+    b.add_argument("--precision", default="fp32", help="fp32 or bf16 (default fp32)")
+    b.set_defaults(handler=cmd_bench_train)
+    b = bench.add_parser("precision", help="bf16 autocast training tokens/s against float32")
+    b.add_argument("--task", default="episodic.location")
+    b.add_argument("--preset", default="tiny")
+    b.add_argument("--batch-size", type=int, default=64)
+    b.add_argument("--rounds", type=int, default=4)
+    b.set_defaults(handler=cmd_bench_precision)
+
+    p = sub.add_parser("data", help="fetch or locate public data sets")
+    data = p.add_subparsers(dest="data", required=True, metavar="ACTION")
+    d = data.add_parser("fetch", help="download and extract a data set")
+    d.add_argument("dataset", choices=["babi"])
+    d.add_argument("--url", help="archive URL or local path (default: the official bAbI v1.2 archive)")
+    d.add_argument("--to", default="data", help="folder to extract into (default ./data)")
+    d.set_defaults(handler=cmd_data_fetch)
+    return parser
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from neurosym.tasks import get_task, list_tasks
+
+    for name in list_tasks():
+        task = get_task(name)
+        knobs = ", ".join(f"{k}={v}" for k, v in task.difficulty.items())
+        print(f"{name:<20} {task.description}" + (f"  [{knobs}]" if knobs else ""))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from neurosym.tasks import get_task, write_jsonl
+
+    task = get_task(args.task)
+    examples = task.examples(args.split, n=args.n, seed=args.seed, data_dir=args.data_dir, **dict(args.knobs))
+    if args.out:
+        count = write_jsonl(examples, args.out)
+        print(f"wrote {count} examples to {args.out}")
+    elif args.render:
+        print("\n\n".join(example.render() for example in examples))
+    else:
+        for example in examples:
+            print(json.dumps(example.to_dict(), ensure_ascii=False))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from neurosym.runs import TaskSpec, train_run
+    from neurosym.tasks import get_task
+    from neurosym.training import TrainConfig
+
+    specs = [TaskSpec.parse(text, data_dir=args.data_dir) for text in args.task]
+    knobs = dict(args.knobs)
+    for spec in specs:
+        task_knobs = get_task(spec.name).difficulty
+        spec.difficulty = {k: v for k, v in knobs.items() if k in task_knobs}
+        spec.train_examples = args.train_examples
+    unused = set(knobs) - {k for spec in specs for k in spec.difficulty}
+    if unused:
+        raise NeurosymError(f"no chosen task has the knob(s) {sorted(unused)}; see `neurosym tasks`")
+    config = TrainConfig(
+        steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
+        warmup_steps=args.warmup, eval_every=args.eval_every, seed=args.seed, device=args.device,
+        precision=args.precision,
+    )
+    overrides = {"max_seq_len": args.max_seq_len} if args.max_seq_len else {}
+    result = train_run(specs, args.out, model_preset=args.preset, model_overrides=overrides,
+                       train_config=config, resume=args.resume, evaluate_after=args.eval)
+    final = [r for r in result.history if "valid/accuracy" in r]
+    if final:
+        print(f"validation accuracy at step {final[-1]['step']}: {100 * final[-1]['valid/accuracy']:.2f}%")
+    print(f"checkpoints in {Path(args.out) / 'best'} and {Path(args.out) / 'last'}")
+    if result.report is not None:
+        print(result.report.to_table())
+        print(f"report: {Path(args.out) / 'eval.md'}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from neurosym.checkpoint import resolve_checkpoint_dir
+    from neurosym.runs import TaskSpec, evaluate_checkpoint
+
+    specs = [TaskSpec.parse(name, data_dir=args.data_dir) for name in args.task] if args.task else None
+    directory = resolve_checkpoint_dir(args.checkpoint)
+    if specs is None and args.data_dir:
+        from neurosym.checkpoint import load_run_info
+
+        specs = [TaskSpec(**{**r, "data_dir": args.data_dir}) for r in load_run_info(directory).get("tasks", [])] or None
+    report = evaluate_checkpoint(directory, specs, n=args.n, seed=args.seed, device=args.device, progress=True)
+    out = Path(args.out) if args.out else (directory.parent if directory.name in ("best", "last") else directory)
+    json_path, md_path = report.write(out)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.to_table())
+    print(f"report: {md_path} and {json_path}", file=sys.stderr)
+    return 0
+
+
+def cmd_bench_train(args: argparse.Namespace) -> int:
+    from neurosym.bench import bench_train
+
+    r = bench_train(args.task, args.preset, args.batch_size, rounds=args.rounds, precision=args.precision)
+    print(f"task {r['task']}, preset {r['preset']}, batch {r['batch_size']}, precision {r['precision']}")
+    print(f"Trainer       {r['trainer']['tokens_per_s']:>10.0f} tokens/s")
+    print(f"minimal loop  {r['minimal_loop']['tokens_per_s']:>10.0f} tokens/s")
+    print(f"ratio Trainer / minimal loop: {r['ratio']:.3f}")
+    return 0
+
+
+def cmd_bench_precision(args: argparse.Namespace) -> int:
+    from neurosym.bench import bench_precision
+
+    r = bench_precision(args.task, args.preset, args.batch_size, rounds=args.rounds)
+    print(f"task {r['task']}, preset {r['preset']}, batch {r['batch_size']}")
+    print(f"fp32  {r['fp32']['tokens_per_s']:>10.0f} tokens/s")
+    print(f"bf16  {r['bf16']['tokens_per_s']:>10.0f} tokens/s")
+    print(f"ratio bf16 / fp32: {r['ratio']:.3f}")
+    return 0
+
+
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from neurosym.fetch import BABI_URL, fetch_babi
+
+    folder = fetch_babi(args.to, url=args.url or BABI_URL)
+    print(f"bAbI extracted to {folder}")
+    print(f"use: --data-dir {folder / 'en-10k'}   (or {folder / 'en'} for the 1k set)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.handler(args)
+    except NeurosymError as exc:
+        print(f"neurosym: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("neurosym: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
