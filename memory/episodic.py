@@ -191,7 +191,7 @@ class EpisodicMemory:
     def _load_catalog(self) -> None:
         rows = self._db.execute("SELECT id, time, episode FROM events ORDER BY id").fetchall()
         if rows:
-            ids, times, episodes = zip(*rows)
+            ids, times, episodes = zip(*rows, strict=False)
             self._catalog.append(np.array(ids), np.array(times), list(episodes))
 
     def _restore_index(self, saved_size: int | None) -> None:

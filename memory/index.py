@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Callable, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 import faiss
 import numpy as np
@@ -28,6 +29,19 @@ VectorSource = Callable[[], "tuple[np.ndarray, np.ndarray]"]
 
 class IncompatibleIndexError(Exception):
     """A loaded faiss index does not match the store's dimension or index settings."""
+
+
+def _owned_downcast(index: faiss.Index) -> faiss.Index:
+    """Downcast ``index`` to its concrete class, moving ownership to the new proxy.
+
+    ``faiss.downcast_index`` returns a proxy that does not own the C++ object, so
+    the object would be freed with the original proxy.
+    """
+    concrete = faiss.downcast_index(index)
+    if concrete is not index and index.this.own():
+        index.this.disown()
+        concrete.this.acquire()
+    return concrete
 
 
 def _ids_of_id_map(index: faiss.IndexIDMap2) -> np.ndarray:
@@ -119,19 +133,14 @@ class FlatIndex(VectorIndex):
     def faiss_index(self) -> faiss.Index:
         return self._index
 
-    def reconstruct_all(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(ids, vectors)`` of every stored vector."""
-        vectors = self._index.index.reconstruct_n(0, self.ntotal)
-        return self.stored_ids(), vectors
-
     @classmethod
     def from_faiss(cls, index: faiss.Index, dim: int, config: MemoryConfig) -> FlatIndex:
+        index = _owned_downcast(index)
         if not isinstance(index, faiss.IndexIDMap2) or index.d != dim:
             raise IncompatibleIndexError(f"expected IndexIDMap2 of dimension {dim}")
         inner = faiss.downcast_index(index.index)
         if not isinstance(inner, faiss.IndexFlatIP):
             raise IncompatibleIndexError(f"expected IndexFlatIP inside, got {type(inner).__name__}")
-        index.index = inner
         return cls(dim, config, index)
 
 
@@ -200,6 +209,7 @@ class HNSWIndex(VectorIndex):
 
     @classmethod
     def from_faiss(cls, index: faiss.Index, dim: int, config: MemoryConfig) -> HNSWIndex:
+        index = _owned_downcast(index)
         if not isinstance(index, faiss.IndexIDMap2) or index.d != dim:
             raise IncompatibleIndexError(f"expected IndexIDMap2 of dimension {dim}")
         inner = faiss.downcast_index(index.index)
@@ -212,7 +222,6 @@ class HNSWIndex(VectorIndex):
             raise IncompatibleIndexError(
                 f"saved graph has M={inner.hnsw.nb_neighbors(1)}, config asks for {config.hnsw_m}"
             )
-        index.index = inner
         return cls(dim, config, index)
 
 
@@ -343,7 +352,7 @@ class IVFIndex(VectorIndex):
         sample_rows.sort()
         ivf.train(vectors[sample_rows])
         ivf.add_with_ids(vectors, ids)
-        ivf.quantizer_trains_alone = 0
+        # Hand the quantizer to the IVF index, which frees it with itself.
         quantizer.this.disown()
         ivf.own_fields = True
         self._ivf = ivf
@@ -352,7 +361,7 @@ class IVFIndex(VectorIndex):
 
     @classmethod
     def from_faiss(cls, index: faiss.Index, dim: int, config: MemoryConfig) -> IVFIndex:
-        index = faiss.downcast_index(index)
+        index = _owned_downcast(index)
         if index.d != dim:
             raise IncompatibleIndexError(f"expected dimension {dim}, got {index.d}")
         if isinstance(index, faiss.IndexIVFFlat):
