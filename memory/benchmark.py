@@ -49,9 +49,9 @@ def benchmark_memory(
     """Measure each index kind on ``n_events`` clustered synthetic events.
 
     The data is a mixture of ``max(16, √n / 4)`` Gaussian clusters with unit-norm
-    centres and per-coordinate spread ``1.5 / √dim``, so a cluster's members are
-    about as far from their centre as the centres are from each other and the
-    nearest neighbours are not trivial. Queries come from the same mixture.
+    centres and per-coordinate spread ``1.5 / √dim``. A member's offset from its
+    centre is then longer than the centre vector, so neighbours within a cluster are
+    not trivial to find. Queries come from the same mixture.
 
     For each kind it reports:
       - ``write_events_per_s``: events per second of ``add_batch`` in batches of
@@ -131,7 +131,7 @@ def _benchmark_kind(
     reopened_events = len(reopened)
     reopened.close()
     if reopened_events != n_events:
-        raise RuntimeError(f"reopened store holds {reopened_events} events, expected {n_events}")
+        raise RuntimeError(f"reopened store contains {reopened_events} events, expected {n_events}")
 
     result = {
         "write_events_per_s": n_events / write_s,

@@ -27,8 +27,8 @@ class MemoryConfig:
     """Settings of one episodic memory store.
 
     The HNSW and IVF defaults were chosen with :func:`neurosym.memory.benchmark_memory`
-    on clustered synthetic data (see ``docs/memory.md`` for the measured recall and
-    latency); tune them for other data.
+    on clustered synthetic data, and ``docs/memory.md`` records the measured recall and
+    latency. Tune them for other data.
 
     Attributes:
         index: vector index kind. ``"flat"`` is exact search, ``"hnsw"`` a

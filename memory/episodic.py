@@ -10,7 +10,7 @@ where ``t_e`` is the event's logical time, ``now`` is ``as_of`` when given and
 otherwise the latest time in the store, and ``λ`` is ``MemoryConfig.recency_weight``.
 Without a half-life the score is the cosine similarity alone.
 
-Persistence. A store directory holds ``events.sqlite3`` (WAL mode, the source of
+Persistence. A store directory contains ``events.sqlite3`` (WAL mode, the source of
 truth, vectors kept as float32 blobs), ``index.faiss`` (saved by :meth:`flush` and
 :meth:`close` through a temporary file and ``os.replace``) and ``lock`` (an exclusive
 ``flock`` held while the store is open). On open, a missing, corrupt or stale index is
@@ -621,10 +621,10 @@ class EpisodicMemory:
     ) -> ConsolidationReport:
         """Merge near-duplicate events and export stable facts to ``graph``.
 
-        Two events are duplicates when they share an episode and a payload kind (the
-        same triple, or both without a triple), their keys have cosine similarity of at
-        least ``similarity``, and no event between them on the triple's timeline states
-        a different object. The earliest event survives, keeping its key, text and time,
+        Two events are duplicates when they share an episode and a payload (the same
+        triple, or both without a triple) and their keys have cosine similarity of at
+        least ``similarity``. Events with a triple merge only when no event between
+        them on the triple's timeline states a different object. The earliest event survives, keeping its key, text and time,
         and gains the access counts and support of the events merged into it.
 
         A fact is stable when its run of consecutive equal objects has a total support

@@ -2,8 +2,8 @@
 
 Every adapter stores L2-normalised float32 vectors under int64 event ids and searches
 by inner product, which equals cosine similarity for unit vectors. The store keeps the
-vectors' source of truth in SQLite; an adapter only has to answer searches and report
-which ids it holds, so that a stale saved index can be repaired.
+vectors' source of truth in SQLite. An adapter only runs searches and reports which
+ids it contains, so that the store can repair a stale saved index.
 
 Registry: :data:`INDEX_REGISTRY` maps each :data:`~neurosym.memory.config.IndexKind`
 to its adapter class, and :func:`make_index` is the one place that dispatches on it.
@@ -88,7 +88,7 @@ class VectorIndex:
         raise NotImplementedError
 
     def maintain(self, source: VectorSource) -> None:
-        """Rebuild or retrain when the adapter's policy asks for it; a no-op by default."""
+        """Rebuild or retrain when the adapter's policy requires it (the base class does nothing)."""
 
     @classmethod
     def from_faiss(cls, index: faiss.Index, dim: int, config: MemoryConfig) -> VectorIndex:
@@ -233,7 +233,7 @@ def auto_nlist(n_vectors: int) -> int:
 class IVFIndex(VectorIndex):
     """Approximate search over k-means cells: ``IndexIVFFlat`` with inner product.
 
-    Until the store holds ``ivf_min_points_per_cell · nlist`` vectors the k-means
+    Until the store contains ``ivf_min_points_per_cell · nlist`` vectors the k-means
     training would be unreliable, so the adapter searches exactly with a
     :class:`FlatIndex`. :meth:`maintain` trains the IVF index once enough vectors
     exist, and retrains it from all vectors when the store has grown by

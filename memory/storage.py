@@ -115,7 +115,7 @@ def configure(conn: sqlite3.Connection, synchronous: str, in_memory: bool) -> No
     if not in_memory:
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal":
-            logger.warning("SQLite refused WAL mode and uses %s journaling", mode)
+            logger.warning("SQLite rejected WAL mode and uses journal mode %s instead", mode)
     conn.execute(f"PRAGMA synchronous={synchronous}")
 
 
@@ -170,12 +170,12 @@ def read_vectors(conn: sqlite3.Connection, count: int, dim: int) -> tuple[np.nda
     while batch := cursor.fetchmany(4096):
         end = row + len(batch)
         if end > count:
-            raise CorruptStoreError(f"events table holds more than the {count} rows counted")
+            raise CorruptStoreError(f"events table contains more than the expected {count} rows; reopen the store")
         ids[row:end] = [event_id for event_id, _ in batch]
         vectors[row:end] = np.frombuffer(b"".join(blob for _, blob in batch), dtype=np.float32).reshape(
             len(batch), dim
         )
         row = end
     if row != count:
-        raise CorruptStoreError(f"events table holds {row} rows, expected {count}")
+        raise CorruptStoreError(f"events table contains {row} rows, expected {count}; reopen the store")
     return ids, vectors

@@ -142,7 +142,7 @@ def test_open_missing_parent(tmp_path):
 
 
 def test_open_path_under_regular_file(tmp_path):
-    # Root ignores chmod, so a path below a regular file stands in for an unwritable one.
+    # Root ignores chmod, so a path below a regular file is the unwritable location here.
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     with pytest.raises(StorePathError, match="is not a directory"):
