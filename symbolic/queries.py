@@ -1,0 +1,93 @@
+"""Graph and memory operations: arguments are evaluated values, mostly entity names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from neurosym.symbolic.arithmetic import require_str, wrong_type
+from neurosym.symbolic.context import RunContext
+from neurosym.symbolic.errors import ProgramRuntimeError
+
+
+def _names(op: str, args: list, start: int) -> list[str]:
+    return [require_str(op, args, index) for index in range(start, len(args))]
+
+
+def relation(run: RunContext, args: list) -> str:
+    source, target = _names("relation", args, 0)
+    return run.graph_for("relation").kinship(source, target)
+
+
+def _restriction(op: str, args: list) -> list[str] | None:
+    names = _names(op, args, 2)
+    return names or None
+
+
+def path(run: RunContext, args: list) -> tuple[str, ...]:
+    source, target = _names("path", args[:2], 0)
+    graph = run.graph_for("path")
+    return tuple(graph.path(source, target, _restriction("path", args)))
+
+
+def directions(run: RunContext, args: list) -> tuple[str, ...]:
+    source, target = _names("directions", args[:2], 0)
+    graph = run.graph_for("directions")
+    return tuple(graph.directions(source, target, _restriction("directions", args)))
+
+
+def reachable(run: RunContext, args: list) -> bool:
+    source, target = _names("reachable", args[:2], 0)
+    graph = run.graph_for("reachable")
+    return graph.reachable(source, target, _restriction("reachable", args))
+
+
+def objects(run: RunContext, args: list) -> tuple:
+    relation_name, subject = _names("objects", args, 0)
+    return tuple(run.graph_for("objects").objects(subject, relation_name))
+
+
+def count(run: RunContext, args: list) -> int:
+    relation_name, subject = _names("count", args, 0)
+    return len(run.graph_for("count").objects(subject, relation_name))
+
+
+def comparative(word: str) -> Callable[[RunContext, list], bool]:
+    """Build the implementation of the comparative operation ``word``."""
+
+    def compare(run: RunContext, args: list) -> bool:
+        first, second = _names(word, args, 0)
+        return run.graph_for(word).compare(word, first, second)
+
+    compare.__name__ = f"compare_{word}"
+    return compare
+
+
+def latest(run: RunContext, args: list) -> str | int:
+    relation_name, subject = _names("latest", args, 0)
+    fact = run.facts_for("latest").latest(subject, relation_name)
+    if fact is None:
+        raise ProgramRuntimeError(f"latest: no {relation_name!r} fact about {subject!r}")
+    return fact.object
+
+
+def at(run: RunContext, args: list) -> str | int:
+    relation_name, subject = _names("at", args[:2], 0)
+    time = args[2]
+    if type(time) is not int:
+        raise wrong_type("at", 2, "an integer time", time)
+    fact = run.facts_for("at").latest(subject, relation_name, as_of=time)
+    if fact is None:
+        raise ProgramRuntimeError(
+            f"at: no {relation_name!r} fact about {subject!r} at or before time {time}"
+        )
+    return fact.object
+
+
+def history(run: RunContext, args: list) -> tuple:
+    relation_name, subject = _names("history", args, 0)
+    facts = run.facts_for("history").facts_about(subject)
+    ordered = sorted(
+        (fact for fact in facts if fact.subject == subject and fact.relation == relation_name),
+        key=lambda fact: fact.time,
+    )
+    return tuple(fact.object for fact in ordered)
