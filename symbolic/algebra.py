@@ -277,7 +277,7 @@ def evaluate(run: RunContext, args: list) -> object:
     _check_size(run, expression, "evaluate")
     result = expression.subs(replacements)
     if isinstance(result, sympy.Expr) and not result.free_symbols:
-        result = sympy.nsimplify(result) if result.has(sympy.Float) else sympy.simplify(result)
+        result = sympy.simplify(result)
     if isinstance(result, sympy.Eq):
         result = sympy.simplify(result.lhs - result.rhs) == 0
     return from_sympy(_check_digits(run, result, "evaluate"))
@@ -329,6 +329,12 @@ def solve(run: RunContext, args: list) -> object:
     for expression in expressions:
         _check_size(run, expression, "solve")
         _check_solvable(expression, variables)
+    expressions = [expression for expression in expressions if sympy.expand(expression) != 0]
+    if not expressions:
+        raise ProgramRuntimeError(
+            f"solve: the equations hold for every value of {', '.join(names)}, so there is "
+            "no single answer"
+        )
     # NOTE: sympy.solve has no time limit; the degree and size checks keep inputs small.
     solutions = sympy.solve(expressions, variables, dict=True)
     if not solutions:

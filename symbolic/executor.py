@@ -220,7 +220,8 @@ def format_value(value: object) -> str:
     - int: decimal; Fraction: ``p/q`` in lowest terms with the sign on p
     - str: unchanged
     - tuple or list: the items formatted and joined with ``,`` (no spaces), in the
-      order the operation returned them (solve sorts, objects sorts, path walks)
+      order the operation returned them (solve sorts, objects sorts, path walks);
+      a list of dicts (several solutions of a system) is joined with ``;``
     - dict: ``name=value`` pairs joined with ``,`` in the dict's order (solve: the
       variables as given; satisfy: by name)
     - sympy objects: sympy integers and rationals as above, anything else as
@@ -237,7 +238,8 @@ def format_value(value: object) -> str:
             return str(value.numerator)
         return f"{value.numerator}/{value.denominator}"
     if value_type is tuple or value_type is list:
-        return ",".join(format_value(item) for item in value)
+        separator = ";" if any(type(item) is dict for item in value) else ","
+        return separator.join(format_value(item) for item in value)
     if value_type is dict:
         return ",".join(f"{name}={format_value(item)}" for name, item in value.items())
     if value is None:

@@ -64,9 +64,13 @@ class KnowledgeGraph:
     (``"male"``, ``"female"`` or absent), edge attributes ``relation`` and ``time``,
     and the edge key is the fact's insertion number. Treat it as read-only, because
     the fact index is kept beside it.
+
+    ``rules`` is the kinship composition table: ``kinship.COMPOSITION`` by default, or
+    ``kinship.CLUTRR_COMPOSITION`` to reproduce CLUTRR's answers.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, rules: kinship.Rules = kinship.COMPOSITION) -> None:
+        self.rules = rules
         self.graph = nx.MultiDiGraph()
         self._facts: list[Fact] = []
         # (subject, relation) -> sorted [(time, insertion number, fact)]
@@ -79,9 +83,10 @@ class KnowledgeGraph:
         cls,
         facts: Iterable[tuple[str, str, str | int, int]],
         genders: Mapping[str, str] | None = None,
+        rules: kinship.Rules = kinship.COMPOSITION,
     ) -> KnowledgeGraph:
         """Build a graph from ``(subject, relation, object, time)`` tuples and genders."""
-        graph = cls()
+        graph = cls(rules)
         for name, gender in (genders or {}).items():
             graph.add_entity(name, gender)
         for index, fact in enumerate(facts):
@@ -218,7 +223,7 @@ class KnowledgeGraph:
                 f"no chain of kinship facts connects {source!r} and {target!r}"
             )
         labels = [label for _, label in steps]
-        result = labels[0] if len(labels) == 1 else kinship.compose(labels)
+        result = labels[0] if len(labels) == 1 else kinship.compose(labels, self.rules)
         return kinship.with_gender(result, self.graph.nodes[target].get("gender"))
 
     def path(self, source: str, target: str, relations: Iterable[str] | None = None) -> list[str]:

@@ -206,9 +206,9 @@ def parse(program: str | bytes, limits: Limits = _DEFAULT_LIMITS) -> Node:
             root = node
         else:
             raise ProgramSyntaxError(
-                f"extra expression {token!r} at offset {offset} after the end of the program; "
+                f"extra expression at offset {node.offset} after the end of the program; "
                 "a program is exactly one expression, so wrap several in one call",
-                offset,
+                node.offset,
             )
     if expect_op:
         raise ProgramSyntaxError(
