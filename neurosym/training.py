@@ -144,16 +144,21 @@ class Trainer:
         return {"loss": total_loss, "lr": lr, "grad_norm": float(grad_norm), "tokens": tokens}
 
     # -- the loop ---------------------------------------------------------
-    def train(self) -> list[dict[str, Any]]:
-        """Train until ``config.steps``; validate, log and checkpoint along the way."""
+    def train(self, stop_at: int | None = None) -> list[dict[str, Any]]:
+        """Train until ``config.steps`` (or ``stop_at``); validate, log and checkpoint along the way.
+
+        ``stop_at`` ends the run early without changing the learning-rate schedule, as an
+        interruption would; a later :meth:`resume` continues it.
+        """
         cfg = self.config
+        end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
         logger.info(
             "training %d steps on %s (%s), %d parameters",
             cfg.steps, self.device, self.precision, self.model.num_parameters(),
         )
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not cfg.progress, desc="train", unit="step")
         window_tokens, window_start = 0, time.perf_counter()
-        while self.step < cfg.steps:
+        while self.step < end:
             metrics = self.train_step()
             window_tokens += metrics.pop("tokens")
             bar.update(1)
@@ -163,7 +168,7 @@ class Trainer:
                 self._log(record)
                 bar.set_postfix(loss=f"{metrics['loss']:.4f}")
                 window_tokens, window_start = 0, time.perf_counter()
-            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+            if self.step % cfg.eval_every == 0 or self.step in (cfg.steps, end):
                 self.validate_and_save()
                 window_start = time.perf_counter()
         bar.close()

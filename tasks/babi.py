@@ -100,7 +100,9 @@ def parse_babi_file(path: Path, task_name: str = "babi") -> list[BabiStory]:
             question = fields[0].strip()
             answer = fields[1].strip()
             supporting = [int(tok) for tok in fields[2].split()] if len(fields) > 2 else []
-            stories[-1].examples.append(_make_example(statements, question, answer, supporting, task_name))
+            example = _make_example(statements, question, answer, supporting, task_name)
+            example.meta["story"] = len(stories) - 1
+            stories[-1].examples.append(example)
         else:
             statements.append(Sentence(body.strip(), line_id))
     return stories
