@@ -21,6 +21,7 @@ class Catalog:
         self.episodes = np.empty(0, dtype=np.int32)
         self.episode_codes: dict[str, int] = {}
         self._live_bitmap: np.ndarray | None = None
+        self._max_time: int | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -37,6 +38,7 @@ class Catalog:
         self.times = np.concatenate([self.times, np.asarray(times, dtype=np.int64)])
         self.episodes = np.concatenate([self.episodes, self._codes(episodes)])
         self._live_bitmap = None
+        self._max_time = None
 
     def remove(self, ids: np.ndarray) -> None:
         keep = ~np.isin(self.ids, np.asarray(ids, dtype=np.int64))
@@ -44,13 +46,17 @@ class Catalog:
         self.times = self.times[keep]
         self.episodes = self.episodes[keep]
         self._live_bitmap = None
+        self._max_time = None
 
     def times_of(self, ids: np.ndarray) -> np.ndarray:
         """Return the times of ``ids``, which must all be live."""
         return self.times[np.searchsorted(self.ids, ids)]
 
     def max_time(self) -> int | None:
-        return int(self.times.max()) if len(self.times) else None
+        """Return (and cache) the latest time of any live event, or None when empty."""
+        if self._max_time is None and len(self.times):
+            self._max_time = int(self.times.max())
+        return self._max_time
 
     def mask(self, as_of: int | None, since: int | None, episode: str | None) -> np.ndarray | None:
         """Return a boolean mask over the live events that pass the filters, or None without filters."""

@@ -476,7 +476,7 @@ class EpisodicMemory:
         faiss_selector = selector.selector if selector is not None else None
 
         weight = self.config.recency_weight if half_life is not None else 0.0
-        now = as_of if as_of is not None else catalog.max_time()
+        now = as_of if as_of is not None or half_life is None else catalog.max_time()
         want = min(k, n_allowed)
         fetch = want if weight == 0.0 else min(n_allowed, max(2 * want, want + 16))
         similarities, ids = self._index.search(queries, fetch, faiss_selector)
@@ -650,45 +650,53 @@ class EpisodicMemory:
         return [FactRow(*row) for row in rows]
 
     def _merge_duplicates(self, similarity: float) -> int:
-        runs = run_ids(self._fact_rows())
-        rows = self._db.execute(
-            "SELECT id, episode, subject, relation, object, key, access_count, support "
-            "FROM events ORDER BY time, id"
-        ).fetchall()
-        groups: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
-        for row in rows:
-            event_id, episode, subject, relation, obj = row[:5]
-            group_key = (episode, subject, relation, obj, runs.get(event_id))
-            groups.setdefault(group_key, []).append(row)
-        survivors: list[tuple[int, int, int]] = []  # (id, added access count, added support)
-        doomed: list[int] = []
-        for members in groups.values():
-            if len(members) < 2:
-                continue
-            keys = np.stack([np.frombuffer(member[5], dtype=np.float32) for member in members])
-            for group in duplicate_groups(keys, similarity):
-                survivor, *duplicates = (members[i] for i in group)
-                survivors.append((
-                    survivor[0], sum(d[6] for d in duplicates), sum(d[7] for d in duplicates),
-                ))
-                doomed.extend(d[0] for d in duplicates)
-        if not doomed:
+        survivors, duplicates = self._plan_merges(similarity)
+        if not duplicates:
             return 0
+
         db = self._db
         with storage.transaction(db):
             db.executemany(
                 "UPDATE events SET access_count = access_count + ?, support = support + ? WHERE id = ?",
                 [(access, support, event_id) for event_id, access, support in survivors],
             )
-            for chunk in storage.chunks(doomed):
+            for chunk in storage.chunks(duplicates):
                 db.execute(f"DELETE FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk)
-        removed = np.array(sorted(doomed), dtype=np.int64)
+
+        removed = np.array(sorted(duplicates), dtype=np.int64)
         self._catalog.remove(removed)
         self._index.remove(removed)
         self._index.maintain(self._all_vectors)
         self._index_dirty = True
-        logger.info("consolidation merged %d duplicate events into %d", len(doomed), len(survivors))
-        return len(doomed)
+        logger.info("consolidation merged %d duplicate events into %d", len(duplicates), len(survivors))
+        return len(duplicates)
+
+    def _plan_merges(self, similarity: float) -> tuple[list[tuple[int, int, int]], list[int]]:
+        """Return ``(survivors, duplicates)``: survivors as ``(id, added access count,
+        added support)`` and the ids of the events merged into them."""
+        runs = run_ids(self._fact_rows())
+        rows = self._db.execute(
+            "SELECT id, episode, subject, relation, object, key, access_count, support "
+            "FROM events ORDER BY time, id"
+        ).fetchall()
+        # Candidates share episode, triple and run, so a merge never crosses a contradiction.
+        groups: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+        for row in rows:
+            event_id, episode, subject, relation, obj = row[:5]
+            group_key = (episode, subject, relation, obj, runs.get(event_id))
+            groups.setdefault(group_key, []).append(row)
+
+        survivors: list[tuple[int, int, int]] = []
+        duplicates: list[int] = []
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            keys = np.stack([np.frombuffer(member[5], dtype=np.float32) for member in members])
+            for group in duplicate_groups(keys, similarity):
+                survivor, *merged = (members[i] for i in group)
+                survivors.append((survivor[0], sum(m[6] for m in merged), sum(m[7] for m in merged)))
+                duplicates.extend(m[0] for m in merged)
+        return survivors, duplicates
 
 
 def _event_from_row(row: tuple[Any, ...]) -> Event:

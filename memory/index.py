@@ -220,8 +220,10 @@ class HNSWIndex(VectorIndex):
         # The graph's neighbour count M cannot change after building.
         if inner.hnsw.nb_neighbors(1) != config.hnsw_m:
             raise IncompatibleIndexError(
-                f"saved graph has M={inner.hnsw.nb_neighbors(1)}, config asks for {config.hnsw_m}"
+                f"saved graph has M={inner.hnsw.nb_neighbors(1)}, config sets {config.hnsw_m}"
             )
+        # efConstruction only affects vectors added from now on, so it may change freely.
+        inner.hnsw.efConstruction = config.hnsw_ef_construction
         return cls(dim, config, index)
 
 
@@ -369,7 +371,7 @@ class IVFIndex(VectorIndex):
                 raise IncompatibleIndexError("expected an inner-product IVF index")
             if config.ivf_nlist is not None and index.nlist != config.ivf_nlist:
                 raise IncompatibleIndexError(
-                    f"saved IVF index has nlist={index.nlist}, config asks for {config.ivf_nlist}"
+                    f"saved IVF index has nlist={index.nlist}, config sets {config.ivf_nlist}"
                 )
         return cls(dim, config, index)
 

@@ -73,11 +73,14 @@ def as_value_vector(value: Any, row: int) -> np.ndarray | None:
 
 
 def as_time(value: Any, name: str = "time") -> int:
-    """Return a logical timestamp as a Python int, rejecting floats and bools."""
+    """Return a logical timestamp (or another integer argument) as a Python int.
+
+    Floats and bools are rejected, because a silently truncated time would reorder events.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidEventError(
-            f"{name} must be an int (a logical timestamp), got {value!r} of type "
-            f"{type(value).__name__}; round or convert it first"
+            f"{name} must be an int, got {value!r} of type {type(value).__name__}; "
+            "round or convert it first"
         )
     if not -(2**63) <= int(value) < 2**63:
         raise InvalidEventError(f"{name}={value} does not fit in a signed 64-bit integer")
