@@ -326,6 +326,7 @@ def solve(run: RunContext, args: list) -> object:
     if len(set(names)) != len(names):
         raise ProgramValidationError(f"solve: variables {names} repeat a name; list each once")
     variables = [symbol(name) for name in names]
+
     for expression in expressions:
         _check_size(run, expression, "solve")
         _check_solvable(expression, variables)
@@ -335,6 +336,7 @@ def solve(run: RunContext, args: list) -> object:
             f"solve: the equations hold for every value of {', '.join(names)}, so there is "
             "no single answer"
         )
+
     # NOTE: sympy.solve has no time limit; the degree and size checks keep inputs small.
     solutions = sympy.solve(expressions, variables, dict=True)
     if not solutions:
@@ -344,6 +346,7 @@ def solve(run: RunContext, args: list) -> object:
     for solution in solutions:
         for value in solution.values():
             _check_digits(run, value, "solve")
+
     if len(variables) == 1:
         variable = variables[0]
         values = [solution.get(variable, variable) for solution in solutions]

@@ -32,10 +32,10 @@ def describe(value: object) -> str:
         return f"list of {len(value)} values"
     if type(value) is dict:
         return f"assignment {value!r}"
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return f"{type(value).__name__} {shown}"
+    preview = repr(value)
+    if len(preview) > 60:
+        preview = preview[:57] + "..."
+    return f"{type(value).__name__} {preview}"
 
 
 def wrong_type(op: str, index: int, expected: str, value: object) -> ProgramValidationError:

@@ -1,7 +1,7 @@
 """Integer constraint problems solved with z3.
 
 In constraint mode a symbol is a z3 integer variable and the arithmetic, comparison
-and logic operations build z3 formulas, so ``(< alice bob)`` says alice's value is
+and logic operations build z3 formulas, so ``(< alice bob)`` states that alice's value is
 less than bob's. Ordering puzzles give each person a number (a height, a seat), and
 ``(domain 1 3 alice bob carol)`` with ``(distinct alice bob carol)`` makes the
 numbers a seating.
@@ -208,7 +208,7 @@ def _check(run: RunContext, op: str, constraints: list) -> z3.ModelRef | None:
     reason = solver.reason_unknown()
     if "timeout" in reason or "canceled" in reason:
         raise SolverTimeoutError(
-            f"{op}: z3 found no answer within Limits.solver_timeout_ms="
+            f"{op}: z3 timed out after Limits.solver_timeout_ms="
             f"{run.limits.solver_timeout_ms}; simplify the constraints or raise the limit"
         )
     raise ProgramRuntimeError(f"{op}: z3 could not decide the constraints ({reason})")

@@ -129,6 +129,7 @@ def _call(node: Call, mode: int, run: RunContext) -> object:
     for index, arg in enumerate(node.args):
         arg_mode = arg_modes[index if index < last else last]
         values.append(_evaluate(arg, mode if arg_mode < 0 else arg_mode, run))
+
     implementation = operation.implementations[mode]
     convert = False
     if implementation is None:
@@ -147,6 +148,7 @@ def _call(node: Call, mode: int, run: RunContext) -> object:
                 node.offset,
             )
         convert = True
+
     try:
         result = implementation(run, values)
     except ProgramError as error:
@@ -155,6 +157,7 @@ def _call(node: Call, mode: int, run: RunContext) -> object:
         raise
     if convert:
         result = _convert(result, mode, node.offset)
+
     if run.trace is not None:
         run.trace.append(TraceStep(node.op, tuple(values), result))
     return result

@@ -1,8 +1,8 @@
 """Timestamped facts and the protocol that fact stores implement.
 
 A fact ``(subject, relation, object, time)`` reads "the <relation> of <subject> is
-<object> from <time> on": ``Fact("mary", "location", "kitchen", 3)`` says Mary is in
-the kitchen from time 3, and ``Fact("alice", "father", "bob", 0)`` says Bob is Alice's
+<object> from <time> on": ``Fact("mary", "location", "kitchen", 3)`` states that Mary is in
+the kitchen from time 3, and ``Fact("alice", "father", "bob", 0)`` states that Bob is Alice's
 father. Comparative relations read "<subject> is <relation> than <object>" instead.
 """
 

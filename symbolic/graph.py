@@ -66,7 +66,7 @@ class KnowledgeGraph:
     the fact index is kept beside it.
 
     ``rules`` is the kinship composition table: ``kinship.COMPOSITION`` by default, or
-    ``kinship.CLUTRR_COMPOSITION`` to reproduce CLUTRR's answers.
+    ``kinship.CLUTRR_COMPOSITION`` to reproduce CLUTRR's targets.
     """
 
     def __init__(self, rules: kinship.Rules = kinship.COMPOSITION) -> None:
@@ -286,12 +286,12 @@ class KnowledgeGraph:
         self._require_entity(subject)
         found: set[str | int] = {entry[2].object for entry in self._by_key.get((subject, relation), ())}
         if kinship.is_kinship(relation):
-            wanted = kinship.neutral(relation)
-            wanted_gender = kinship.gender_of(relation)
+            target_relation = kinship.neutral(relation)
+            target_gender = kinship.gender_of(relation)
             for neighbour, label in self._kinship_steps(subject):
-                if label != wanted:
+                if label != target_relation:
                     continue
-                if wanted_gender is None or self.graph.nodes[neighbour].get("gender") == wanted_gender:
+                if target_gender is None or self.graph.nodes[neighbour].get("gender") == target_gender:
                     found.add(neighbour)
         return sorted(found, key=lambda value: (type(value).__name__, value))
 

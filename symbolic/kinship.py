@@ -104,8 +104,8 @@ COMPOSITION: dict[tuple[str, str], str] = {
 }
 
 # CLUTRR's conventions: its generator resolves two ambiguous compositions towards the
-# speaker's own family (a child's grandparent is taken to be one's parent, not a
-# parent-in-law; a child's uncle or aunt is taken to be one's sibling) and never
+# speaker's own family. A child's grandparent is taken to be one's parent, not a
+# parent-in-law, and a child's uncle or aunt is taken to be one's sibling. It never
 # composes a child's parent. With these rules and the left-to-right fold, 98.6% of
 # the queries in the CLUTRR CSV files (data_7c5b0e70 and data_db9b8f04) get their
 # target.

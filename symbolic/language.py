@@ -265,9 +265,9 @@ def _syntax_error_after_open(kind: str, token: str, offset: int) -> ProgramSynta
 
 
 def _invalid_token_error(token: str, offset: int) -> ProgramSyntaxError:
-    shown = token if len(token) <= 40 else token[:37] + "..."
+    preview = token if len(token) <= 40 else token[:37] + "..."
     return ProgramSyntaxError(
-        f"invalid token {shown!r} at offset {offset}; expected '(', ')', a number such as "
+        f"invalid token {preview!r} at offset {offset}; expected '(', ')', a number such as "
         '-12 or 3/4, a symbol, a "string" or a $reference',
         offset,
     )

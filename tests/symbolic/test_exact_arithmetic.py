@@ -193,7 +193,7 @@ def _programs(draw, depth=3):
     return f"({op} {left_text} {right_text})", _BINARY[op](left, right)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_programs())
 def test_random_programs_match_python_arithmetic(case):
     text, expected = case

@@ -252,13 +252,13 @@ _trees = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_trees)
 def test_parse_of_to_text_returns_same_ast(node):
     assert parse(to_text(node)) == node
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_trees)
 def test_to_text_is_stable_after_round_trip(node):
     text = to_text(node)
