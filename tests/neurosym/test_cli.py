@@ -1,0 +1,92 @@
+"""Command-line error paths and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from neurosym.cli import main
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    code = main(["train", "--task", "episodic.location", "--steps", "4", "--eval-every", "2",
+                 "--train-examples", "64", "--batch-size", "8", "--precision", "fp32", "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def test_unknown_task_exits_2(capsys) -> None:
+    assert main(["generate", "no.such.task"]) == 2
+    assert "unknown task 'no.such.task'" in capsys.readouterr().err
+
+
+def test_missing_data_dir_exits_2(tmp_path: Path, capsys) -> None:
+    code = main(["train", "--task", "babi.qa1", "--data-dir", str(tmp_path / "absent"), "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_unreadable_examples_file_exits_2(tmp_path: Path, capsys) -> None:
+    babi = tmp_path / "babi"
+    babi.mkdir()
+    (babi / "qa1_single-supporting-fact_test.txt").write_bytes(b"1 \xff\xfe\n")
+    assert main(["generate", "babi.qa1", "--split", "test", "--data-dir", str(babi)]) == 2
+    assert "not UTF-8" in capsys.readouterr().err
+
+
+def test_error_is_one_line(capsys) -> None:
+    main(["generate", "no.such.task"])
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_unknown_knob_exits_2(tmp_path: Path, capsys) -> None:
+    code = main(["train", "--task", "arithmetic.add", "--set", "colour=3", "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert "colour" in capsys.readouterr().err
+
+
+def test_generate_writes_jsonl(tmp_path: Path) -> None:
+    out = tmp_path / "ex.jsonl"
+    assert main(["generate", "arithmetic.add", "-n", "5", "--out", str(out)]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 5
+
+
+def test_generate_knob_reaches_task(capsys) -> None:
+    assert main(["generate", "arithmetic.add", "-n", "1", "--set", "min_digits=9", "--set", "max_digits=9"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert len(record["question"].split()[2]) == 9
+
+
+def test_train_writes_checkpoints(trained_run: Path) -> None:
+    assert (trained_run / "best" / "config.json").is_file()
+    assert (trained_run / "last" / "tokenizer.json").is_file()
+
+
+def test_eval_writes_reports(trained_run: Path, tmp_path: Path, capsys) -> None:
+    code = main(["eval", "--checkpoint", str(trained_run), "-n", "8", "--out", str(tmp_path)])
+    assert code == 0
+    assert "episodic.location" in capsys.readouterr().out
+    assert (tmp_path / "eval.json").is_file()
+    assert (tmp_path / "eval.md").is_file()
+
+
+def test_eval_of_other_config_checkpoint_exits_2(trained_run: Path, tmp_path: Path, capsys) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("model.safetensors", "tokenizer.json"):
+        (broken / name).write_bytes((trained_run / "best" / name).read_bytes())
+    config = json.loads((trained_run / "best" / "config.json").read_text())
+    config["n_layers"] += 1
+    (broken / "config.json").write_text(json.dumps(config))
+    assert main(["eval", "--checkpoint", str(broken), "--task", "episodic.location", "-n", "4"]) == 2
+    assert "missing tensors" in capsys.readouterr().err
+
+
+def test_eval_of_missing_checkpoint_exits_2(tmp_path: Path, capsys) -> None:
+    assert main(["eval", "--checkpoint", str(tmp_path / "none")]) == 2
+    assert "does not exist" in capsys.readouterr().err
