@@ -42,7 +42,7 @@ class MemoryConfig:
             tombstones exceed this fraction of the vectors in the graph.
         ivf_nlist: number of k-means cells, or None for ``4·√n`` chosen at training time.
         ivf_nprobe: number of cells visited per query.
-        ivf_min_points_per_cell: the IVF index is trained once the store holds this
+        ivf_min_points_per_cell: the IVF index is trained once the store contains this
             many vectors per cell; until then the ``"ivf"`` kind searches exactly.
         ivf_retrain_growth: the IVF index is retrained from all vectors when the store
             has grown by this factor since the last training.
