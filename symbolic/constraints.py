@@ -16,15 +16,18 @@ Operations:
 - ``(find VAR C ...)``: VAR's value, which must be the same in every model.
 - ``(argmax C ...)``, ``(argmin C ...)``: the name of the variable that is strictly
   largest (smallest) in every model.
+- ``(order C ...)``: the variable names from largest to smallest, a strict order that
+  every model shares.
 
 Every solver call is limited to ``Limits.solver_timeout_ms`` and raises
 ``SolverTimeoutError`` when z3 gives up. Unsatisfiable premises raise
 ``UnsatisfiableError`` (except in ``check``), and constraints that allow several
-answers to ``find``, ``argmax`` or ``argmin`` raise ``ProgramRuntimeError``.
+answers to ``find``, ``argmax``, ``argmin`` or ``order`` raise ``ProgramRuntimeError``.
 """
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 
 import z3
@@ -287,3 +290,21 @@ def argmax(run: RunContext, args: list) -> str:
 
 def argmin(run: RunContext, args: list) -> str:
     return _extreme(run, args, "argmin", largest=False)
+
+
+def order(run: RunContext, args: list) -> tuple[str, ...]:
+    constraints = _formulas("order", args)
+    variables = _variables(constraints)
+    if not variables:
+        raise ProgramValidationError("order: the constraints mention no variables")
+    model = _model_or_raise(run, "order", constraints)
+    values = {str(item): _value(model, item) for item in variables}
+    ranked = sorted(variables, key=lambda item: (-values[str(item)], str(item)))
+    # Any model with another order breaks some strict step of this one, by transitivity.
+    broken_steps = [later >= earlier for earlier, later in itertools.pairwise(ranked)]
+    if broken_steps and _check(run, "order", [*constraints, z3.Or(*broken_steps)]) is not None:
+        raise ProgramRuntimeError(
+            "order: the constraints allow more than one order of the variables; "
+            "add constraints that order them"
+        )
+    return tuple(str(item) for item in ranked)

@@ -94,6 +94,11 @@ def execute(
     return ExecutionResult(value, trace if trace is not None else [])
 
 
+def evaluate_node(node: Node, mode: int, run: RunContext) -> object:
+    """Evaluate one AST node in ``mode`` within a running program (for deferred arguments)."""
+    return _evaluate(node, mode, run)
+
+
 def _evaluate(node: Node, mode: int, run: RunContext) -> object:
     node_type = type(node)
     if node_type is Call:
@@ -125,10 +130,13 @@ def _call(node: Call, mode: int, run: RunContext) -> object:
     operation = OPERATIONS[node.op]
     arg_modes = operation.arg_modes
     last = len(arg_modes) - 1
+    evaluated = node.args[:-1] if operation.defers_last else node.args
     values = []
-    for index, arg in enumerate(node.args):
+    for index, arg in enumerate(evaluated):
         arg_mode = arg_modes[index if index < last else last]
         values.append(_evaluate(arg, mode if arg_mode < 0 else arg_mode, run))
+    if operation.defers_last:
+        values.append(node.args[-1])
 
     implementation = operation.implementations[mode]
     convert = False

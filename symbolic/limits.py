@@ -38,6 +38,7 @@ class Limits:
             expanded, estimated before ``expand``, ``simplify``, ``factor`` or
             ``solve`` runs.
         solver_timeout_ms: time limit for each z3 check, in milliseconds.
+        max_facts: maximum number of facts that one ``with-facts`` call may state.
     """
 
     max_program_chars: int = 10_000
@@ -48,6 +49,7 @@ class Limits:
     max_symbolic_degree: int = 16
     max_expanded_terms: int = 2_000
     solver_timeout_ms: int = 2_000
+    max_facts: int = 500
 
     def __post_init__(self) -> None:
         for name in (
@@ -59,6 +61,7 @@ class Limits:
             "max_symbolic_degree",
             "max_expanded_terms",
             "solver_timeout_ms",
+            "max_facts",
         ):
             value = getattr(self, name)
             if type(value) is not int or value < 1:

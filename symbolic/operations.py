@@ -16,7 +16,7 @@ Arguments are evaluated in one of three modes:
   read their expression arguments in this mode.
 - ``constraint``: a symbol is a z3 integer variable, and arithmetic, comparison and
   logic operations build z3 formulas. ``satisfy``, ``check``, ``entails``, ``find``,
-  ``argmax`` and ``argmin`` read their constraints in this mode.
+  ``argmax``, ``argmin`` and ``order`` read their constraints in this mode.
 
 An arithmetic operation evaluates its arguments in the mode of its caller. Other
 operations fix the mode of each argument, and when one of them (``latest``, say)
@@ -64,6 +64,11 @@ call                                      modes        result
 ``(at REL S TIME)``                       -            newest REL fact at or before TIME
 ``(history REL S)``                       -            objects of S's REL facts in time
                                                        order
+``(fact S REL O [TIME])``                 -            a stated fact, for with-facts
+``(with-facts FACT ... BODY)``            -            BODY run against a graph of the
+                                                       stated facts (see ``inline``)
+``(order C ...)``                         -            variables from largest to
+                                                       smallest, the same in every model
 ========================================  ===========  ==================================
 
 ``N`` is a number, ``B`` a boolean, ``VAR`` a symbol, ``REL`` a relation name and ``A``,
@@ -78,7 +83,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from neurosym.symbolic import arithmetic, queries
+from neurosym.symbolic import arithmetic, inline, queries
 from neurosym.symbolic.errors import ProgramValidationError
 from neurosym.symbolic.graph import COMPARATIVES
 
@@ -131,6 +136,9 @@ class Operation:
             repeats for further arguments.
         implementations: one implementation per mode (value, algebra, constraint),
             or None where the operation does not exist in that mode.
+        defers_last: the executor passes the last argument to the implementation
+            as an unevaluated AST node, so the operation decides how to run it
+            (``with-facts`` runs its body against the graph it builds).
     """
 
     name: str
@@ -141,6 +149,7 @@ class Operation:
     arg_modes: tuple[int, ...]
     implementations: tuple[Implementation | None, Implementation | None, Implementation | None]
     aliases: tuple[str, ...] = ()
+    defers_last: bool = False
 
     def mode_of(self, index: int, caller_mode: int) -> int:
         """Return the evaluation mode of argument ``index`` when called in ``caller_mode``."""
@@ -164,6 +173,7 @@ def _operation(
     algebra: Implementation | None = None,
     constraint: Implementation | None = None,
     aliases: tuple[str, ...] = (),
+    defers_last: bool = False,
 ) -> Operation:
     return Operation(
         name=name,
@@ -174,6 +184,7 @@ def _operation(
         arg_modes=modes,
         implementations=(value, algebra, constraint),
         aliases=aliases,
+        defers_last=defers_last,
     )
 
 
@@ -257,6 +268,8 @@ _CONSTRAINTS = [
                modes=(CONSTRAINT,), value=_constraint("argmax")),
     _operation("argmin", "(argmin C ...)", "the variable smallest in every model", (1, None),
                modes=(CONSTRAINT,), value=_constraint("argmin")),
+    _operation("order", "(order C ...)", "the variables from largest to smallest, the same "
+               "in every model", (1, None), modes=(CONSTRAINT,), value=_constraint("order")),
 ]
 
 _QUERIES = [
@@ -278,6 +291,11 @@ _QUERIES = [
                (3, 3), modes=(VALUE,), value=queries.at),
     _operation("history", "(history REL S)", "objects of S's REL facts in time order", (2, 2),
                modes=(VALUE,), value=queries.history),
+    _operation("fact", "(fact S REL O [TIME])", "a stated fact for with-facts", (3, 4),
+               modes=(VALUE,), value=inline.fact),
+    _operation("with-facts", "(with-facts FACT ... BODY)", "BODY evaluated against a graph "
+               "of the stated facts", (2, None), modes=(VALUE,), value=inline.with_facts,
+               defers_last=True),
 ]
 
 _COMPARATIVES = [
