@@ -182,4 +182,4 @@ def _natural_key(name: str) -> list[Any]:
 
 def _load_builtin_tasks() -> None:
     # Importing the modules runs their @register_task decorators.
-    from neurosym.tasks import algebra, arithmetic, babi, clutrr, episodic, kinship  # noqa: F401
+    from neurosym.tasks import algebra, arithmetic, babi, clutrr, episodic, kinship, maps, ordering  # noqa: F401
