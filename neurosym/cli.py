@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
     p.add_argument("--warmup", type=int, default=100, help="warmup steps (default 100)")
     p.add_argument("--eval-every", type=int, default=250, help="validate every N steps (default 250)")
+    p.add_argument("--loss-on", choices=["answer", "all"], default="answer",
+                   help="tokens that carry the loss: the answer only, or every token after <bos> (default answer)")
     p.add_argument("--train-examples", type=int, help="training examples per task (default: task default)")
     p.add_argument("--set", dest="knobs", action="append", type=_parse_knob, default=[], metavar="KNOB=VALUE",
                    help="difficulty knob applied to every task that has it (repeatable)")
@@ -100,6 +102,27 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-size", type=int, default=64)
     b.add_argument("--rounds", type=int, default=4)
     b.set_defaults(handler=cmd_bench_precision)
+
+    b = bench.add_parser("exec", help="symbolic executor: small arithmetic programs parsed and run per second")
+    b.add_argument("-n", type=int, default=20000, help="number of programs (default 20000)")
+    b.add_argument("--seed", type=int, default=0)
+    b.set_defaults(handler=cmd_bench_exec)
+    b = bench.add_parser("memory", help="episodic memory: write rate, search latency, recall, reopen time")
+    b.add_argument("--events", type=int, nargs="+", default=[100_000], help="store sizes (default 100000)")
+    b.add_argument("--dim", type=int, default=256, help="key dimension (default 256)")
+    b.add_argument("--k", type=int, default=10, help="neighbours per query (default 10)")
+    b.add_argument("--queries", type=int, default=200, help="queries per index kind (default 200)")
+    b.add_argument("--kinds", nargs="+", default=["flat", "hnsw", "ivf"], help="index kinds (default all)")
+    b.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    b.set_defaults(handler=cmd_bench_memory)
+
+    p = sub.add_parser("exec", help="run a program with the symbolic executor")
+    p.add_argument("program", help='S-expression program, e.g. "(add 2 3)"')
+    p.add_argument("--bind", action="append", type=_parse_knob, default=[], metavar="NAME=VALUE",
+                   help="bind a reference $NAME to an integer or string (repeatable)")
+    p.add_argument("--trace", action="store_true", help="print each executed step")
+    p.add_argument("--json", action="store_true", help="print the value and trace as JSON")
+    p.set_defaults(handler=cmd_exec)
 
     p = sub.add_parser("data", help="fetch or locate public data sets")
     data = p.add_subparsers(dest="data", required=True, metavar="ACTION")
@@ -154,7 +177,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
         warmup_steps=args.warmup, eval_every=args.eval_every, seed=args.seed, device=args.device,
-        precision=args.precision,
+        precision=args.precision, answer_loss_only=args.loss_on == "answer",
     )
     overrides = {"max_seq_len": args.max_seq_len} if args.max_seq_len else {}
     result = train_run(specs, args.out, model_preset=args.preset, model_overrides=overrides,
@@ -206,6 +229,57 @@ def cmd_bench_precision(args: argparse.Namespace) -> int:
     print(f"fp32  {r['fp32']['tokens_per_s']:>10.0f} tokens/s")
     print(f"bf16  {r['bf16']['tokens_per_s']:>10.0f} tokens/s")
     print(f"ratio bf16 / fp32: {r['ratio']:.3f}")
+    return 0
+
+
+def cmd_bench_exec(args: argparse.Namespace) -> int:
+    from neurosym.symbolic import benchmark_executor
+
+    r = benchmark_executor(args.n, seed=args.seed)
+    print(f"{r['programs']} programs (mean {r['mean_chars']:.1f} characters) parsed and run in {r['seconds']:.3f} s")
+    print(f"{r['programs_per_second']:,.0f} programs/s on one core (parsing alone: {r['parse_seconds']:.3f} s)")
+    return 0
+
+
+def cmd_bench_memory(args: argparse.Namespace) -> int:
+    from neurosym.memory import benchmark_memory
+
+    results = [benchmark_memory(n, dim=args.dim, k=args.k, n_queries=args.queries, kinds=args.kinds)
+               for n in args.events]
+    if args.json:
+        print(json.dumps(results, indent=2, default=str))
+        return 0
+    for result in results:
+        print(_format_memory_result(result))
+    return 0
+
+
+def _format_memory_result(result: dict[str, Any]) -> str:
+    lines = [f"events {result.get('n_events')}, dim {result.get('dim')}, k {result.get('k')}"]
+    header = f"{'index':<6} {'write ev/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'recall@k':>9} {'reopen s':>9}"
+    lines += [header, "-" * len(header)]
+    for kind, row in result.get("kinds", {}).items():
+        lines.append(
+            f"{kind:<6} {row['write_events_per_s']:>11,.0f} {row['search_p50_ms']:>8.3f} "
+            f"{row['search_p99_ms']:>8.3f} {row['recall_at_k']:>9.3f} {row['reopen_s']:>9.2f}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    from neurosym.symbolic import execute, format_value
+
+    result = execute(args.program, bindings=dict(args.bind))
+    if args.json:
+        steps = [{"op": s.op, "inputs": [format_value(v) for v in s.inputs], "output": format_value(s.output)}
+                 for s in result.trace]
+        print(json.dumps({"value": result.answer, "trace": steps}, indent=2))
+        return 0
+    if args.trace:
+        for step in result.trace:
+            inputs = " ".join(format_value(v) for v in step.inputs)
+            print(f"({step.op} {inputs}) -> {format_value(step.output)}")
+    print(result.answer)
     return 0
 
 
