@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import functools
 import random
 import re
 from pathlib import Path
@@ -63,7 +64,38 @@ _CSV_FIELD_LIMIT = 1 << 24  # story fields exceed csv's default of 131,072 chara
 
 
 def read_clutrr_csv(path: Path) -> list[Example]:
-    """Parse one CLUTRR CSV file; a missing column or bad row raises DataError naming it."""
+    """Parse one CLUTRR CSV file; a missing column or bad row raises DataError naming it.
+
+    Parsed files are cached by path, size and modification time (the train file takes
+    seconds to parse), and every call returns fresh copies of the examples.
+    """
+    try:
+        status = path.stat()
+    except OSError as exc:
+        raise DataError(f"cannot read CLUTRR file {path}: {exc.strerror}") from exc
+    parsed = _read_cached(str(path.resolve()), status.st_size, status.st_mtime_ns)
+    return [_copy(example) for example in parsed]
+
+
+def _copy(example: Example) -> Example:
+    return Example(
+        context=list(example.context),
+        question=example.question,
+        answer=example.answer,
+        program=example.program,
+        facts=list(example.facts),
+        entities=list(example.entities),
+        meta={**example.meta, "genders": dict(example.meta["genders"])},
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _read_cached(path_text: str, size: int, mtime_ns: int) -> tuple[Example, ...]:
+    # size and mtime_ns are part of the cache key, so an edited file is parsed again.
+    return tuple(_read_file(Path(path_text)))
+
+
+def _read_file(path: Path) -> list[Example]:
     csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
     try:
         handle = path.open(encoding="utf-8", newline="")
