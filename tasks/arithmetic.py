@@ -137,7 +137,7 @@ OPERATORS: dict[str, tuple[str, int]] = {"+": ("add", 1), "-": ("sub", 1), "*": 
 
 @dataclass
 class _Expression:
-    """A node of an expression tree: a leaf holds ``value``, an inner node ``operator``."""
+    """A node of an expression tree: a leaf has a ``value``, an inner node an ``operator``."""
 
     value: int | None = None
     operator: str | None = None

@@ -22,8 +22,8 @@ question is "how is B related to A ?" for ``query`` ``('A', 'B')``, and the answ
 ``target`` (B is A's target). ``facts`` are the row's gold edges: ``story_edges``
 pairs of indices into the names of ``genders`` (in the column's order) with the
 relations of ``edge_types``, each timed by the first sentence that names both people.
-The gold program states those facts with ``with-facts`` and asks ``relation``, like
-``relational.kinship``. CLUTRR's rule table reproduces most targets but not all,
+The gold program states those facts with ``with-facts`` and ends with the query
+``(relation A B)``, like ``relational.kinship``. CLUTRR's rule table reproduces most targets but not all,
 because some stories contain cycles or compositions the rules resolve differently,
 so ``program`` is None where running it does not give ``target``, and
 ``meta["program_agrees"]`` records which rows those are. The first row of
@@ -234,8 +234,8 @@ class ClutrrTask(Task):
         if clutrr_task is not None and not (isinstance(clutrr_task, str) and re.fullmatch(r"\d+\.\d+", clutrr_task)):
             raise TaskError(f"clutrr_task={clutrr_task!r} must be a CLUTRR task such as '1.5', or None")
         if split == "test":
-            return [example for path in self.test_files(folder, clutrr_task) for example in read_clutrr_csv(path)]
-        train_file = self.train_file(folder)
+            return [example for path in self.find_test_files(folder, clutrr_task) for example in read_clutrr_csv(path)]
+        train_file = self.find_train_file(folder)
         rows = read_clutrr_csv(train_file)
         if clutrr_task is not None:
             rows = [example for example in rows if example.meta["clutrr_task"] == clutrr_task]
@@ -259,7 +259,7 @@ class ClutrrTask(Task):
         )
 
     @staticmethod
-    def train_file(folder: Path) -> Path:
+    def find_train_file(folder: Path) -> Path:
         """Return the one ``*_train.csv`` file of a data set folder."""
         found = sorted(folder.glob("*_train.csv"))
         if len(found) != 1:
@@ -270,7 +270,7 @@ class ClutrrTask(Task):
         return found[0]
 
     @staticmethod
-    def test_files(folder: Path, clutrr_task: str | None) -> list[Path]:
+    def find_test_files(folder: Path, clutrr_task: str | None) -> list[Path]:
         """Return the test file of ``clutrr_task``, or every test file when it is None."""
         if clutrr_task is None:
             found = sorted(folder.glob("*_test.csv"), key=_natural_key)

@@ -5,7 +5,7 @@ each person of the chain is a new family member whose relation to the previous o
 is a parent, child, sibling or spouse, with a gender. Every relation becomes one
 sentence, from templates that vary the wording ("Alice's father is Bob.", "Bob went
 shopping with his mother Carol.", "Bob has a daughter named Alice."). The question
-asks how the last person is related to the first. ``facts`` holds the chain's
+is how the last person is related to the first. ``facts`` holds the chain's
 relations in the chain's direction, whatever the sentence's wording, and the gold
 program states them and asks the executor (``with-facts`` and ``relation``, with
 CLUTRR's composition rules), which gives the answer. Chains whose relations the
@@ -107,7 +107,7 @@ def kinship_question(source: str, target: str) -> str:
 
 @register_task("relational.kinship")
 class KinshipTask(GeneratorTask):
-    """How is the last person of a chain of family relations related to the first."""
+    """Relation of the last person of a chain of family relations to the first."""
 
     description = (
         "CLUTRR-style family stories: a chain of min_chain..max_chain relations "

@@ -1,8 +1,8 @@
 """``relational.graph``: maps of places joined by compass directions.
 
-Places sit on the cells of a grid, and the map is a forest: every new place is
-joined to one earlier place of its component through a free neighbouring cell, so
-exactly one route joins two places of a component and directions never contradict
+Places sit on the cells of a grid, and the map is a forest. Every new place is
+joined to one earlier place of its component through a free neighbouring cell. So
+exactly one route joins two places of a component, and directions never contradict
 each other. Each connection becomes one sentence ("The kitchen is north of the
 garden."), in a random order. A question asks for the directions from one place to
 another, the route (the places on the way, both ends included), or whether one can

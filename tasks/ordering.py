@@ -4,8 +4,8 @@ People get a hidden order by one attribute (height, age, weight, speed or wealth
 The story states comparisons of neighbours in that order, in a random order and
 wording ("Alice is taller than Bob.", "Bob is shorter than Alice."), plus
 ``extra_comparisons`` comparisons of people further apart, so every order and
-extreme follows from the story. The question asks for the largest or smallest
-person, or for everyone from largest to smallest. The gold program writes each
+extreme follows from the story. The question is who is largest or smallest, or
+the order of everyone from largest to smallest. The gold program writes each
 comparison as a z3 constraint (``(> Alice Bob)``, ``(< Bob Alice)``) and asks
 ``argmax``, ``argmin`` or ``order``, and running it gives the answer. A sample with
 three people::

@@ -51,36 +51,36 @@ def _write_csv(folder: Path, name: str, rows: list[dict[str, str]], header: list
 
 
 @pytest.fixture(scope="module")
-def test_examples(clutrr_dir: Path) -> dict[str, list]:
+def clutrr_tests(clutrr_dir: Path) -> dict[str, list]:
     task = get_task("clutrr")
     return {name: task.examples("test", data_dir=clutrr_dir, clutrr_task=name) for name in TEST_TASKS}
 
 
 @pytest.mark.parametrize("name", TEST_TASKS)
-def test_clutrr_row_count_matches_csv(clutrr_dir: Path, test_examples: dict, name: str) -> None:
+def test_clutrr_row_count_matches_csv(clutrr_dir: Path, clutrr_tests: dict, name: str) -> None:
     expected = _count_csv_rows(clutrr_dir / DATASET / f"{name}_test.csv")
-    assert len(test_examples[name]) == expected
+    assert len(clutrr_tests[name]) == expected
 
 
 @pytest.mark.parametrize("name", TEST_TASKS)
-def test_clutrr_program_agreement_rate(test_examples: dict, name: str) -> None:
-    examples = test_examples[name]
+def test_clutrr_program_agreement_rate(clutrr_tests: dict, name: str) -> None:
+    examples = clutrr_tests[name]
     rate = sum(example.meta["program_agrees"] for example in examples) / len(examples)
     print(f"{name}_test.csv: {rate:.3f} of {len(examples)} gold programs reproduce the target")
     assert rate >= MIN_AGREEMENT[name]
 
 
 @pytest.mark.parametrize("name", TEST_TASKS)
-def test_clutrr_programs_give_answers(test_examples: dict, name: str) -> None:
-    for example in test_examples[name]:
+def test_clutrr_programs_give_answers(clutrr_tests: dict, name: str) -> None:
+    for example in clutrr_tests[name]:
         if example.program is None:
             continue
         assert execute(example.program, bindings=input_bindings(example)).answer == example.answer
 
 
 @pytest.mark.parametrize("name", TEST_TASKS)
-def test_clutrr_chain_length_matches_task(test_examples: dict, name: str) -> None:
-    lengths = {example.meta["chain_length"] for example in test_examples[name]}
+def test_clutrr_chain_length_matches_task(clutrr_tests: dict, name: str) -> None:
+    lengths = {example.meta["chain_length"] for example in clutrr_tests[name]}
     assert lengths == {int(name.split(".")[1])}
 
 
@@ -89,8 +89,8 @@ def test_clutrr_eval_splits_name_test_files() -> None:
     assert [splits[f"test_{k}"] for k in range(5, 11)] == [("test", {"clutrr_task": f"1.{k}"}) for k in range(5, 11)]
 
 
-def test_clutrr_example_fields(test_examples: dict) -> None:
-    example = test_examples["1.2"][0]
+def test_clutrr_example_fields(clutrr_tests: dict) -> None:
+    example = clutrr_tests["1.2"][0]
     assert example.question == "how is Michael related to Clarence ?"
     assert example.answer == "grandson"
     assert "[" not in example.context[0].text
