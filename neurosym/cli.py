@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto", help="auto, fp32, bf16 or fp16 (default auto)")
     p.add_argument("--data-dir", help="folder of public data files (or set NEUROSYM_DATA)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, logs and reports")
+    p.add_argument("--mode", default="neural", choices=["neural", "program", "tool"],
+                   help="training layout: answer only, program then answer, or a tool call (default neural)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")
     p.add_argument("--eval", action="store_true", help="evaluate every task's test splits after training")
     p.set_defaults(handler=cmd_train)
@@ -84,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of generated test splits (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--out", help="folder for eval.json and eval.md (default: the run folder)")
+    p.add_argument("--mode", action="append", choices=["neural", "program", "tool"],
+                   help="inference mode, repeatable to compare modes on the same items (default: the training mode)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=cmd_eval)
 
@@ -181,7 +185,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     overrides = {"max_seq_len": args.max_seq_len} if args.max_seq_len else {}
     result = train_run(specs, args.out, model_preset=args.preset, model_overrides=overrides,
-                       train_config=config, resume=args.resume, evaluate_after=args.eval)
+                       train_config=config, resume=args.resume, evaluate_after=args.eval, mode=args.mode)
     final = [r for r in result.history if "valid/accuracy" in r]
     if final:
         print(f"validation accuracy at step {final[-1]['step']}: {100 * final[-1]['valid/accuracy']:.2f}%")
@@ -202,7 +206,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from neurosym.checkpoint import load_run_info
 
         specs = [TaskSpec(**{**r, "data_dir": args.data_dir}) for r in load_run_info(directory).get("tasks", [])] or None
-    report = evaluate_checkpoint(directory, specs, n=args.n, seed=args.seed, device=args.device, progress=True)
+    report = evaluate_checkpoint(directory, specs, n=args.n, seed=args.seed, device=args.device, progress=True,
+                                 modes=args.mode)
     out = Path(args.out) if args.out else (directory.parent if directory.name in ("best", "last") else directory)
     json_path, md_path = report.write(out)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.to_table())

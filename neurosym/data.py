@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import torch
 
 from neurosym.model import IGNORE_INDEX
+from neurosym.tasks.bindings import mask_integers
 from neurosym.tasks.example import Example
-from neurosym.tokenizer import Tokenizer
+from neurosym.tokenizer import EXEC_CLOSE, EXEC_OPEN, PROGRAM, RESULT_END, Tokenizer
 
 
 @dataclass
@@ -27,10 +28,17 @@ class EncodedExample:
     truncated: bool = False
 
 
-def encode_prompt(example: Example, tokenizer: Tokenizer, max_length: int) -> tuple[list[int], bool]:
-    """Encode ``<bos> context <q> question <a>``, cutting the context's start to fit ``max_length``."""
+def encode_prompt(
+    example: Example, tokenizer: Tokenizer, max_length: int, mask_numbers: bool = False
+) -> tuple[list[int], bool]:
+    """Encode ``<bos> context <q> question <a>``, cutting the context's start to fit ``max_length``.
+
+    With ``mask_numbers`` the question's integers become ``$n1``, ``$n2``, … (see
+    :func:`neurosym.tasks.bindings.mask_integers`).
+    """
     context = tokenizer.encode(" ".join(sentence.text for sentence in example.context))
-    question = [tokenizer.question_id, *tokenizer.encode(example.question), tokenizer.answer_id]
+    question_text = mask_integers(example.question) if mask_numbers else example.question
+    question = [tokenizer.question_id, *tokenizer.encode(question_text), tokenizer.answer_id]
     room = max_length - 1 - len(question)
     truncated = len(context) > room
     if truncated:
@@ -39,11 +47,35 @@ def encode_prompt(example: Example, tokenizer: Tokenizer, max_length: int) -> tu
     return ids[-max_length:], truncated
 
 
-def encode_example(example: Example, tokenizer: Tokenizer, max_length: int) -> EncodedExample:
-    """Encode the prompt, the answer and ``<eos>``; the answer always fits."""
+def encode_example(
+    example: Example, tokenizer: Tokenizer, max_length: int, mode: str = "neural"
+) -> EncodedExample:
+    """Encode prompt and target for one inference mode; the target always fits.
+
+    - ``neural``: ``... <a> answer <eos>``;
+    - ``program``: ``... <a>`` becomes ``... <prog> program <a>``;
+    - ``tool``: ``... <a> <exec> program </exec> answer <ret> <eos>``. The executor's
+      value is inserted after ``</exec>``, closed by ``<ret>``, so the model need not
+      find where a long value ends.
+
+    Program and tool prompts read the question with its integers masked. An example
+    without a gold program is encoded as in neural mode.
+    """
     answer = [*tokenizer.encode(example.answer), tokenizer.eos_id]
-    prompt, truncated = encode_prompt(example, tokenizer, max_length - len(answer))
-    return EncodedExample(prompt + answer, len(prompt), truncated)
+    program = tokenizer.encode(example.program) if example.program and mode != "neural" else None
+    if program is None:
+        target = answer
+    elif mode == "program":
+        target = [*program, tokenizer.answer_id]
+    elif mode == "tool":
+        target = [tokenizer.token_to_id[EXEC_OPEN], *program, tokenizer.token_to_id[EXEC_CLOSE],
+                  *answer[:-1], tokenizer.token_to_id[RESULT_END], tokenizer.eos_id]
+    else:
+        raise ValueError(f"unknown inference mode {mode!r}; valid modes: neural, program, tool")
+    prompt, truncated = encode_prompt(example, tokenizer, max_length - len(target), mask_numbers=program is not None)
+    if program is not None and mode == "program":
+        prompt[-1] = tokenizer.token_to_id[PROGRAM]  # <prog> takes the place of <a>
+    return EncodedExample(prompt + target, len(prompt), truncated)
 
 
 def collate_train(

@@ -15,11 +15,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm.auto import tqdm
 
-from neurosym.data import collate_prompts, encode_prompt
-from neurosym.device import autocast
+from neurosym.data import encode_prompt
+from neurosym.inference import Predictor, prompt_room
 from neurosym.model import TransformerPlus
 from neurosym.tasks.example import Example
 from neurosym.tasks.registry import Task
@@ -41,6 +40,9 @@ class TaskReport:
     unknown_tokens: int = 0
     truncated: int = 0
     notes: list[str] = field(default_factory=list)
+    mode: str = "neural"
+    programs: int = 0  # answers for which the model wrote a program
+    fallbacks: int = 0  # programs that failed, so the neural answer was used
     samples: list[dict[str, str]] = field(default_factory=list)  # a few wrong predictions
 
     @property
@@ -61,10 +63,9 @@ class SuiteReport:
 
     reports: list[TaskReport]
     checkpoint: str = ""
-    mode: str = "neural"
 
     def babi_summary(self) -> dict[str, Any] | None:
-        babi = [r for r in self.reports if r.task.startswith("babi.") and r.split == "test"]
+        babi = [r for r in self.reports if r.task.startswith("babi.") and r.split == "test" and r.mode == "neural"]
         if not babi:
             return None
         errors = [r.error for r in babi]
@@ -77,17 +78,16 @@ class SuiteReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "checkpoint": self.checkpoint,
-            "mode": self.mode,
             "reports": [r.to_dict() for r in self.reports],
             "babi": self.babi_summary(),
         }
 
     def to_table(self) -> str:
         """Return a plain-text table: task, split, n, accuracy, error, unknown tokens, cut contexts."""
-        header = ("task", "split", "n", "accuracy", "error", "unk", "cut")
+        header = ("task", "split", "mode", "n", "accuracy", "error", "fallback", "unk", "cut")
         rows = [
-            (r.task, r.split, str(r.n), f"{100 * r.accuracy:.2f}%", f"{100 * r.error:.2f}%",
-             str(r.unknown_tokens), str(r.truncated))
+            (r.task, r.split, r.mode, str(r.n), f"{100 * r.accuracy:.2f}%", f"{100 * r.error:.2f}%",
+             f"{r.fallbacks}/{r.programs}" if r.mode != "neural" else "-", str(r.unknown_tokens), str(r.truncated))
             for r in self.reports
         ]
         widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
@@ -105,13 +105,14 @@ class SuiteReport:
         return "\n".join(lines)
 
     def to_markdown(self) -> str:
-        lines = [f"# Evaluation of `{self.checkpoint}` ({self.mode} mode)", "",
-                 "| task | split | n | accuracy | error | unknown tokens | cut contexts |",
-                 "|---|---|---:|---:|---:|---:|---:|"]
+        lines = [f"# Evaluation of `{self.checkpoint}`", "",
+                 "| task | split | mode | n | accuracy | error | fallbacks / programs | unknown tokens | cut contexts |",
+                 "|---|---|---|---:|---:|---:|---:|---:|---:|"]
         for r in self.reports:
+            fallback = f"{r.fallbacks}/{r.programs}" if r.mode != "neural" else "-"
             lines.append(
-                f"| {r.task} | {r.split} | {r.n} | {100 * r.accuracy:.2f}% | {100 * r.error:.2f}% "
-                f"| {r.unknown_tokens} | {r.truncated} |"
+                f"| {r.task} | {r.split} | {r.mode} | {r.n} | {100 * r.accuracy:.2f}% | {100 * r.error:.2f}% "
+                f"| {fallback} | {r.unknown_tokens} | {r.truncated} |"
             )
         summary = self.babi_summary()
         if summary:
@@ -144,44 +145,6 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-@torch.no_grad()
-def predict(
-    model: TransformerPlus,
-    tokenizer: Tokenizer,
-    examples: Sequence[Example],
-    batch_size: int = 128,
-    max_new_tokens: int = 24,
-    precision: str = "fp32",
-    progress: bool = False,
-) -> tuple[list[str], int]:
-    """Greedy-decode an answer per example; return predictions and the count of cut contexts."""
-    model.eval()
-    device = next(model.parameters()).device
-    room = model.config.max_seq_len - max_new_tokens
-    prompts, truncated = [], 0
-    for example in examples:
-        ids, cut = encode_prompt(example, tokenizer, room)
-        prompts.append(ids)
-        truncated += cut
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # less padding per batch
-    predictions = [""] * len(prompts)
-    starts = range(0, len(order), batch_size)
-    for start in tqdm(starts, disable=not progress, desc="eval", unit="batch"):
-        chunk = order[start : start + batch_size]
-        batch = collate_prompts([prompts[i] for i in chunk], tokenizer.pad_id)
-        with autocast(device, precision):
-            generated = model.generate(
-                batch["input_ids"].to(device),
-                attention_mask=batch["attention_mask"].to(device),
-                max_new_tokens=max_new_tokens,
-                eos_id=tokenizer.eos_id,
-                pad_id=tokenizer.pad_id,
-            )
-        for row, index in enumerate(chunk):
-            predictions[index] = tokenizer.decode(generated[row].tolist())
-    return predictions, truncated
-
-
 def evaluate(
     model: TransformerPlus,
     tokenizer: Tokenizer,
@@ -189,27 +152,38 @@ def evaluate(
     examples: Sequence[Example],
     split: str = "test",
     batch_size: int = 128,
-    precision: str = "fp32",
+    mode: str = "neural",
     progress: bool = False,
 ) -> TaskReport:
-    """Score ``model`` on ``examples`` of ``task`` by exact match."""
+    """Score ``model`` on ``examples`` of ``task`` by exact match in one inference mode."""
     unknown = sum(tokenizer.count_unknown(_example_text(e)) for e in examples)
     longest = max((len(tokenizer.tokenize(e.answer)) for e in examples), default=1)
     # The gold answer length only sizes the decoding budget; it never reaches the model.
-    max_new = max(8, 2 * longest + 2)
-    predictions, truncated = predict(model, tokenizer, examples, batch_size, max_new, precision, progress)
+    budget = max(8, 2 * longest + 2)
+    predictor = Predictor(model, tokenizer, batch_size)
+    room = prompt_room(model.config.max_seq_len, mode, budget)
+    truncated = sum(encode_prompt(e, tokenizer, room)[1] for e in examples)
+    predictions = []
+    chunk = max(batch_size * 8, 1)
+    for start in tqdm(range(0, len(examples), chunk), disable=not progress, desc=f"eval {task.name}", unit="chunk"):
+        predictions += predictor.predict(examples[start : start + chunk], mode, budget)
     correct = 0
     samples = []
     for example, prediction in zip(examples, predictions, strict=True):
-        score = task.score(prediction, example)
+        score = task.score(prediction.answer, example)
         correct += int(score == 1.0)
         if score < 1.0 and len(samples) < 5:
-            samples.append({"question": example.question, "answer": example.answer, "prediction": prediction})
+            sample = {"question": example.question, "answer": example.answer, "prediction": prediction.answer}
+            if prediction.program is not None:
+                sample["program"] = prediction.program
+            samples.append(sample)
     if unknown:
         logger.warning("%s/%s: %d input tokens are not in the vocabulary", task.name, split, unknown)
     return TaskReport(
         task=task.name, split=split, n=len(examples), correct=correct, unknown_tokens=unknown,
-        truncated=truncated, notes=list(task.notes), samples=samples,
+        truncated=truncated, notes=list(task.notes), samples=samples, mode=mode,
+        programs=sum(p.program is not None for p in predictions),
+        fallbacks=sum(p.fallback for p in predictions),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -183,7 +184,7 @@ class TransformerPlus(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         max_new_tokens: int = 32,
-        eos_id: int | None = None,
+        eos_id: int | Sequence[int] | None = None,
         pad_id: int = 0,
         temperature: float = 0.0,
         top_k: int | None = None,
@@ -191,8 +192,11 @@ class TransformerPlus(nn.Module):
     ) -> torch.Tensor:
         """Decode up to ``max_new_tokens`` after left-padded prompts; return (B, new) ids.
 
-        Temperature 0 is greedy. Rows that produced ``eos_id`` are filled with ``pad_id``.
+        Temperature 0 is greedy. ``eos_id`` is one stop token or several; rows that
+        produced one are filled with ``pad_id`` afterwards.
         """
+        stop_ids = [] if eos_id is None else [eos_id] if isinstance(eos_id, int) else list(eos_id)
+        stop = torch.tensor(stop_ids, dtype=torch.long, device=input_ids.device)
         batch = input_ids.shape[0]
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
@@ -208,8 +212,8 @@ class TransformerPlus(nn.Module):
             token = self._pick(next_logits, temperature, top_k, generator)
             token = torch.where(finished, torch.full_like(token, pad_id), token)
             new_tokens.append(token)
-            if eos_id is not None:
-                finished |= token == eos_id
+            if stop_ids:
+                finished |= torch.isin(token, stop)
             if bool(finished.all()) or step == max_new_tokens - 1:
                 break
             attention_mask = torch.cat((attention_mask, torch.ones_like(token).unsqueeze(1)), dim=1)

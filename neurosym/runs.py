@@ -27,6 +27,7 @@ from neurosym.data import EncodedExample, MixtureSampler, encode_example
 from neurosym.device import resolve_device
 from neurosym.errors import TaskError
 from neurosym.evaluation import SuiteReport, TaskReport, evaluate
+from neurosym.inference import check_mode
 from neurosym.model import TransformerPlus
 from neurosym.tasks.example import Example
 from neurosym.tasks.registry import get_task
@@ -83,18 +84,27 @@ def build_tokenizer(train_sets: dict[str, list[Example]]) -> Tokenizer:
     return Tokenizer.build(texts)
 
 
-def encode_all(examples: list[Example], tokenizer: Tokenizer, max_length: int) -> list[EncodedExample]:
-    return [encode_example(example, tokenizer, max_length) for example in examples]
+def encode_all(
+    examples: list[Example], tokenizer: Tokenizer, max_length: int, mode: str = "neural"
+) -> list[EncodedExample]:
+    """Encode examples for training; program and tool modes add each example's neural layout too.
+
+    The neural layout is what a failed program falls back to, so the model learns both.
+    """
+    encoded = [encode_example(example, tokenizer, max_length, mode) for example in examples]
+    if mode != "neural":
+        encoded += [encode_example(e, tokenizer, max_length, "neural") for e in examples if e.program]
+    return encoded
 
 
 def make_validator(
-    tokenizer: Tokenizer, valid_sets: dict[str, list[Example]], precision: str
+    tokenizer: Tokenizer, valid_sets: dict[str, list[Example]], mode: str = "neural"
 ):  # noqa: ANN201 - returns a Validator
     def validate(model: TransformerPlus) -> dict[str, float]:
         metrics: dict[str, float] = {}
         accuracies = []
         for name, examples in valid_sets.items():
-            report = evaluate(model, tokenizer, get_task(name), examples, "valid", precision=precision)
+            report = evaluate(model, tokenizer, get_task(name), examples, "valid", mode=mode)
             metrics[f"valid/{name}/accuracy"] = report.accuracy
             accuracies.append(report.accuracy)
         metrics["valid/accuracy"] = sum(accuracies) / len(accuracies)
@@ -113,8 +123,13 @@ def train_run(
     valid_examples: int = 500,
     resume: bool = False,
     evaluate_after: bool = False,
+    mode: str = "neural",
 ) -> RunResult:
-    """Train one model on a weighted mix of tasks; optionally evaluate it afterwards."""
+    """Train one model on a weighted mix of tasks; optionally evaluate it afterwards.
+
+    ``mode`` sets the training layout (see :func:`neurosym.data.encode_example`).
+    """
+    check_mode(mode)
     config = train_config or TrainConfig()
     if steps is not None:
         config.steps = steps
@@ -133,7 +148,9 @@ def train_run(
         tokenizer = build_tokenizer(train_sets)
         model_config = preset(model_preset, len(tokenizer), **(model_overrides or {}))
     model = TransformerPlus(model_config)
-    encoded = {name: encode_all(examples, tokenizer, model_config.max_seq_len) for name, examples in train_sets.items()}
+    encoded = {
+        name: encode_all(examples, tokenizer, model_config.max_seq_len, mode) for name, examples in train_sets.items()
+    }
     cut = sum(item.truncated for items in encoded.values() for item in items)
     if cut:
         logger.warning("%d training contexts were cut to fit max_seq_len=%d", cut, model_config.max_seq_len)
@@ -142,10 +159,11 @@ def train_run(
     run_info = {
         "tasks": [asdict(s) for s in specs],
         "preset": model_preset,
+        "mode": mode,
         "parameters": model.num_parameters(),
     }
     trainer = Trainer(model, tokenizer, sampler, config, out_dir=out_dir,
-                      validator=make_validator(tokenizer, valid_sets, "fp32"), run_info=run_info)
+                      validator=make_validator(tokenizer, valid_sets, mode), run_info=run_info)
     if resume and (out_dir / "last").is_dir():
         trainer.resume(out_dir / "last")
     history = trainer.train()
@@ -173,13 +191,22 @@ def evaluate_checkpoint(
     device: str = "auto",
     batch_size: int = 128,
     progress: bool = False,
+    modes: list[str] | None = None,
 ) -> SuiteReport:
-    """Evaluate a checkpoint on every evaluation split of ``specs`` (default: its training tasks)."""
+    """Evaluate a checkpoint on every evaluation split of ``specs`` (default: its training tasks).
+
+    ``modes`` lists the inference modes to report side by side on the same items
+    (default: the mode the checkpoint was trained in).
+    """
     directory = resolve_checkpoint_dir(checkpoint)
     model = load_pretrained(directory).to(resolve_device(device))
     tokenizer = load_tokenizer(directory)
+    run_info = load_run_info(directory)
+    modes = modes or [run_info.get("mode", "neural")]
+    for mode in modes:
+        check_mode(mode)
     if specs is None:
-        stored = load_run_info(directory).get("tasks")
+        stored = run_info.get("tasks")
         if not stored:
             raise TaskError(f"{directory} records no training tasks; pass --task NAME")
         specs = [TaskSpec(**record) for record in stored]
@@ -187,6 +214,7 @@ def evaluate_checkpoint(
     for spec, label, split, overrides in eval_plan(specs):
         task = get_task(spec.name)
         examples = task.examples(split, n=n, seed=seed, data_dir=spec.data_dir, **{**spec.difficulty, **overrides})
-        report = evaluate(model, tokenizer, task, examples, split=label, batch_size=batch_size, progress=progress)
-        reports.append(report)
+        for mode in modes:
+            reports.append(evaluate(model, tokenizer, task, examples, split=label, batch_size=batch_size,
+                                    mode=mode, progress=progress))
     return SuiteReport(reports=reports, checkpoint=str(directory))

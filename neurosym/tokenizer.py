@@ -6,7 +6,8 @@ puts the ``<nsep>`` token between numbers separated only by white space; decodin
 removes it again. Text is lower-cased by default.
 
 Sequence layout: ``<bos> context <q> question <a> answer <eos>``, with ``<prog>``,
-``<exec>``, ``</exec>`` and ``<mem>`` reserved for program, tool and memory modes.
+``<exec>``, ``</exec>``, ``<ret>`` and ``<mem>`` reserved for program, tool and
+memory modes.
 """
 
 from __future__ import annotations
@@ -24,14 +25,17 @@ from neurosym.errors import TokenizerError
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 QUESTION, ANSWER, NUMBER_SEP = "<q>", "<a>", "<nsep>"
 PROGRAM, EXEC_OPEN, EXEC_CLOSE, MEMORY = "<prog>", "<exec>", "</exec>", "<mem>"
-SPECIAL_TOKENS = [PAD, UNK, BOS, EOS, QUESTION, ANSWER, NUMBER_SEP, PROGRAM, EXEC_OPEN, EXEC_CLOSE, MEMORY]
+RESULT_END = "<ret>"  # closes a tool result inserted after </exec>
+SPECIAL_TOKENS = [PAD, UNK, BOS, EOS, QUESTION, ANSWER, NUMBER_SEP, PROGRAM, EXEC_OPEN, EXEC_CLOSE, MEMORY,
+                  RESULT_END]
 DIGITS = [str(d) for d in range(10)]
 
 FORMAT_VERSION = 1
-# A reference such as $n1, a single digit, a word, or one other symbol. Layout tokens
-# such as <q> never come from raw text (it yields "<", "q", ">"), so user text
-# cannot forge the sequence layout.
-_PIECE = re.compile(r"\$[^\W\d]\w*|\d|[^\W\d]+|[^\w\s]")
+# A reference such as $n1, a single digit, a word (hyphenated words such as
+# father-in-law or with-facts stay whole, so programs decode back to valid names),
+# or one other symbol. Layout tokens such as <q> never come from raw text (it
+# yields "<", "q", ">"), so user text cannot forge the sequence layout.
+_PIECE = re.compile(r"\$[^\W\d]\w*|\d|[^\W\d]+(?:-[^\W\d]+)*|[^\w\s]")
 
 
 class Tokenizer:

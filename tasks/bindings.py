@@ -33,3 +33,13 @@ def find_integers(text: str) -> list[int]:
 def input_bindings(example: Example) -> dict[str, object]:
     """Return the executor bindings of ``example``: ``n1``, ``n2``, ... for the question's integers."""
     return {f"n{index}": value for index, value in enumerate(find_integers(example.question), start=1)}
+
+
+def mask_integers(text: str) -> str:
+    """Replace each integer that :func:`find_integers` reads with ``$n1``, ``$n2``, … in order.
+
+    In program and tool modes the model reads the masked question, so a 40-digit
+    operand is one reference token, exactly as long as a 1-digit one.
+    """
+    counter = iter(range(1, 1 << 30))
+    return _NUMBER_RE.sub(lambda _match: f"$n{next(counter)}", text)

@@ -1,0 +1,185 @@
+"""Inference modes: the model answers, writes a program, or calls a tool.
+
+- ``neural``: greedy decoding after ``<a>`` is the answer.
+- ``program``: the model writes a program after ``<prog>`` and stops at ``<a>``; the
+  symbolic executor runs it with the question's numbers bound to ``$n1``, ``$n2``, …
+  and its value is the answer.
+- ``tool``: the model writes freely after ``<a>``; a call between ``<exec>`` and
+  ``</exec>`` is run, its value and ``<ret>`` are inserted, and decoding goes on to
+  ``<eos>``. The answer is the text after ``<a>`` without the call markup.
+
+In program and tool modes the model reads the question with its integers masked
+as ``$n1``, ``$n2``, … so that input length does not matter. A program that fails
+to parse or run (or a tool answer without a call) falls back to the neural answer,
+decoded from the unmasked prompt, and every fallback is counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+import torch
+
+from neurosym.data import collate_prompts, encode_prompt
+from neurosym.model import TransformerPlus
+from neurosym.symbolic import ProgramError, SymbolicError, execute
+from neurosym.tasks.bindings import input_bindings
+from neurosym.tasks.example import Example
+from neurosym.tokenizer import EXEC_CLOSE, EXEC_OPEN, PROGRAM, RESULT_END, Tokenizer
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["neural", "program", "tool"]
+MODES: tuple[str, ...] = get_args(Mode)
+PROGRAM_BUDGET = 160  # tokens a written program may take
+MIN_GENERATION_ROOM = 32  # tokens kept free after a cut prompt in program and tool modes
+
+
+def prompt_room(max_seq_len: int, mode: str, answer_budget: int) -> int:
+    """Return how many prompt tokens fit; a longer context loses its start.
+
+    Neural mode keeps room for the whole answer budget. Program and tool modes keep
+    at least MIN_GENERATION_ROOM tokens, and their decoding budgets shrink to what is left.
+    """
+    reserve = answer_budget if mode == "neural" else max(MIN_GENERATION_ROOM, answer_budget)
+    return max(8, max_seq_len - reserve)
+
+
+@dataclass
+class Prediction:
+    """One answer and how it was produced."""
+
+    answer: str
+    program: str | None = None
+    fallback: bool = False  # the program failed and the neural answer was used
+    error: str | None = None
+
+
+@dataclass
+class ModeStats:
+    programs: int = 0
+    fallbacks: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"unknown inference mode {mode!r}; valid modes: {', '.join(MODES)}")
+
+
+def run_program(program_text: str, example: Example) -> tuple[str | None, str | None]:
+    """Execute a model-written program; return (answer, None) or (None, error type)."""
+    try:
+        result = execute(program_text, bindings=input_bindings(example), record_trace=False)
+    except (ProgramError, SymbolicError) as exc:
+        return None, type(exc).__name__
+    return result.answer, None
+
+
+class Predictor:
+    """Batched greedy decoding for the three inference modes."""
+
+    def __init__(self, model: TransformerPlus, tokenizer: Tokenizer, batch_size: int = 128) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.device = next(model.parameters()).device
+        self.program_id = tokenizer.token_to_id[PROGRAM]
+        self.exec_open_id = tokenizer.token_to_id[EXEC_OPEN]
+        self.exec_close_id = tokenizer.token_to_id[EXEC_CLOSE]
+        self.result_end_id = tokenizer.token_to_id[RESULT_END]
+
+    @torch.no_grad()
+    def continue_batch(self, prompts: Sequence[list[int]], max_new: int, stop_ids: Sequence[int]) -> list[list[int]]:
+        """Greedy-decode each prompt up to and including the first stop id (or ``max_new`` tokens)."""
+        self.model.eval()
+        outputs: list[list[int]] = [[] for _ in prompts]
+        room = self.model.config.max_seq_len
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            cut = [prompts[i][-(room - 1):] for i in chunk]
+            budget = min(max_new, room - max(len(p) for p in cut))
+            if budget <= 0:
+                continue
+            batch = collate_prompts(cut, self.tokenizer.pad_id)
+            generated = self.model.generate(
+                batch["input_ids"].to(self.device), attention_mask=batch["attention_mask"].to(self.device),
+                max_new_tokens=budget, eos_id=list(stop_ids), pad_id=self.tokenizer.pad_id,
+            )
+            for row, index in enumerate(chunk):
+                tokens = []
+                for token in generated[row].tolist():
+                    tokens.append(token)
+                    if token in stop_ids:
+                        break
+                outputs[index] = tokens
+        return outputs
+
+    def _text(self, ids: list[int]) -> str:
+        return self.tokenizer.decode([i for i in ids if i != self.tokenizer.pad_id])
+
+    def predict(self, examples: Sequence[Example], mode: str = "neural", answer_budget: int = 24) -> list[Prediction]:
+        check_mode(mode)
+        room = prompt_room(self.model.config.max_seq_len, mode, answer_budget)
+        if mode == "neural":
+            return self._predict_neural(examples, room, answer_budget)
+        masked = [encode_prompt(example, self.tokenizer, room, mask_numbers=True)[0] for example in examples]
+        if mode == "program":
+            predictions = self._predict_program(examples, masked)
+        else:
+            predictions = self._predict_tool(examples, masked, answer_budget)
+        fallback_rows = [i for i, p in enumerate(predictions) if p.fallback]
+        if fallback_rows:
+            neural = self._predict_neural([examples[i] for i in fallback_rows], room, answer_budget)
+            for index, prediction in zip(fallback_rows, neural, strict=True):
+                predictions[index].answer = prediction.answer
+        return predictions
+
+    def _predict_neural(self, examples, room, answer_budget) -> list[Prediction]:  # noqa: ANN001
+        prompts = [encode_prompt(example, self.tokenizer, room)[0] for example in examples]
+        answers = self.continue_batch(prompts, answer_budget, [self.tokenizer.eos_id])
+        return [Prediction(self._text(ids)) for ids in answers]
+
+    def _predict_program(self, examples, prompts) -> list[Prediction]:  # noqa: ANN001
+        answer_id, eos = self.tokenizer.answer_id, self.tokenizer.eos_id
+        program_prompts = [[*p[:-1], self.program_id] for p in prompts]  # <prog> in place of <a>
+        programs = self.continue_batch(program_prompts, PROGRAM_BUDGET, [answer_id, eos])
+        predictions = []
+        for example, ids in zip(examples, programs, strict=True):
+            text = self._text(_strip_stop(ids, answer_id, eos))
+            answer, error = run_program(text, example)
+            predictions.append(Prediction(answer or "", program=text, fallback=answer is None, error=error))
+        return predictions
+
+    def _predict_tool(self, examples, prompts, answer_budget) -> list[Prediction]:  # noqa: ANN001
+        eos = self.tokenizer.eos_id
+        first = self.continue_batch(prompts, PROGRAM_BUDGET, [self.exec_close_id, eos])
+        predictions: list[Prediction] = []
+        follow_prompts, follow_rows, prefixes = [], [], []
+        for index, (example, ids) in enumerate(zip(examples, first, strict=True)):
+            if not ids or ids[-1] != self.exec_close_id:
+                # No call: the masked prompt cannot carry the answer's digits.
+                predictions.append(Prediction("", fallback=True, error="no tool call"))
+                continue
+            call = ids[ids.index(self.exec_open_id) + 1 : -1] if self.exec_open_id in ids else ids[:-1]
+            text = self._text(call)
+            value, error = run_program(text, example)
+            predictions.append(Prediction("", program=text, fallback=value is None, error=error))
+            if value is not None:
+                inserted = [*self.tokenizer.encode(value), self.result_end_id]
+                follow_prompts.append([*prompts[index], *ids, *inserted])
+                follow_rows.append(index)
+                prefixes.append(inserted)
+        if follow_rows:
+            rest = self.continue_batch(follow_prompts, answer_budget, [eos])
+            for index, inserted, ids in zip(follow_rows, prefixes, rest, strict=True):
+                predictions[index].answer = self._text([*inserted, *ids])
+        return predictions
+
+
+def _strip_stop(ids: list[int], *stops: int) -> list[int]:
+    return ids[:-1] if ids and ids[-1] in stops else ids
