@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import torch
@@ -56,13 +56,6 @@ class Prediction:
     program: str | None = None
     fallback: bool = False  # the program failed and the neural answer was used
     error: str | None = None
-
-
-@dataclass
-class ModeStats:
-    programs: int = 0
-    fallbacks: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
 
 
 def check_mode(mode: str) -> None:
