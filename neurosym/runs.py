@@ -17,12 +17,13 @@ from typing import Any
 import torch
 
 from neurosym.checkpoint import (
+    load_config,
     load_pretrained,
     load_run_info,
     load_tokenizer,
     resolve_checkpoint_dir,
 )
-from neurosym.config import ModelConfig, preset
+from neurosym.config import preset
 from neurosym.data import EncodedExample, MixtureSampler, encode_example
 from neurosym.device import resolve_device
 from neurosym.errors import TaskError
@@ -60,9 +61,15 @@ class TaskSpec:
         get_task(name)  # unknown names fail here, before any work
         return cls(name=name, weight=value, data_dir=data_dir)
 
-    def examples(self, split: str, n: int | None = None, seed: int = 0, **overrides: Any) -> list[Example]:
+    def examples(
+        self, split: str, n: int | None = None, seed: int = 0, notes: list[str] | None = None, **overrides: Any
+    ) -> list[Example]:
+        """Return the examples of ``split``; the task's remarks about its data go to ``notes``."""
         task = get_task(self.name)
-        return task.examples(split, n=n, seed=seed, data_dir=self.data_dir, **{**self.difficulty, **overrides})
+        examples = task.examples(split, n=n, seed=seed, data_dir=self.data_dir, **{**self.difficulty, **overrides})
+        if notes is not None:
+            notes.extend(note for note in task.notes if note not in notes)
+        return examples
 
 
 @dataclass
@@ -136,14 +143,15 @@ def train_run(
     out_dir = Path(out_dir)
     torch.manual_seed(config.seed)
 
-    train_sets = {s.name: s.examples("train", n=s.train_examples, seed=config.seed) for s in specs}
+    data_notes: list[str] = []
+    train_sets = {s.name: s.examples("train", n=s.train_examples, seed=config.seed, notes=data_notes) for s in specs}
     valid_sets = {s.name: s.examples("valid", n=valid_examples, seed=config.seed) for s in specs}
     for name, examples in train_sets.items():
         logger.info("%s: %d training and %d validation examples", name, len(examples), len(valid_sets[name]))
 
     if resume and (out_dir / "last").is_dir():
         tokenizer = load_tokenizer(out_dir / "last")
-        model_config = ModelConfig.from_dict(load_pretrained(out_dir / "last").config.to_dict())
+        model_config = load_config(out_dir / "last")
     else:
         tokenizer = build_tokenizer(train_sets)
         model_config = preset(model_preset, len(tokenizer), **(model_overrides or {}))
@@ -160,6 +168,7 @@ def train_run(
         "tasks": [asdict(s) for s in specs],
         "preset": model_preset,
         "mode": mode,
+        "notes": data_notes,  # e.g. a training file that was replaced by another
         "parameters": model.num_parameters(),
     }
     trainer = Trainer(model, tokenizer, sampler, config, out_dir=out_dir,
@@ -214,7 +223,10 @@ def evaluate_checkpoint(
     for spec, label, split, overrides in eval_plan(specs):
         task = get_task(spec.name)
         examples = task.examples(split, n=n, seed=seed, data_dir=spec.data_dir, **{**spec.difficulty, **overrides})
+        training_notes = [note for note in run_info.get("notes", []) if note.startswith(f"{spec.name}:")]
         for mode in modes:
-            reports.append(evaluate(model, tokenizer, task, examples, split=label, batch_size=batch_size,
-                                    mode=mode, progress=progress))
+            report = evaluate(model, tokenizer, task, examples, split=label, batch_size=batch_size,
+                              mode=mode, progress=progress)
+            report.notes = [*training_notes, *(n for n in report.notes if n not in training_notes)]
+            reports.append(report)
     return SuiteReport(reports=reports, checkpoint=str(directory))

@@ -90,3 +90,13 @@ def test_eval_of_other_config_checkpoint_exits_2(trained_run: Path, tmp_path: Pa
 def test_eval_of_missing_checkpoint_exits_2(tmp_path: Path, capsys) -> None:
     assert main(["eval", "--checkpoint", str(tmp_path / "none")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_qa3_fallback_note_reaches_eval_report(babi_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "qa3"
+    code = main(["train", "--task", "babi.qa3", "--data-dir", str(babi_dir), "--steps", "2", "--eval-every", "2",
+                 "--train-examples", "32", "--batch-size", "4", "--precision", "fp32", "--out", str(out)])
+    assert code == 0
+    assert main(["eval", "--checkpoint", str(out), "-n", "4", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert "trained on the 1k file" in report["reports"][0]["notes"][0]
