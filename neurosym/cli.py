@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder for checkpoints, logs and reports")
     p.add_argument("--mode", default="neural", choices=["neural", "program", "tool"],
                    help="training layout: answer only, program then answer, or a tool call (default neural)")
+    p.add_argument("--pack", action="store_true",
+                   help="share one sequence among questions about the same story (bAbI), computing its context once")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")
     p.add_argument("--eval", action="store_true", help="evaluate every task's test splits after training")
     p.set_defaults(handler=cmd_train)
@@ -185,7 +187,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     overrides = {"max_seq_len": args.max_seq_len} if args.max_seq_len else {}
     result = train_run(specs, args.out, model_preset=args.preset, model_overrides=overrides,
-                       train_config=config, resume=args.resume, evaluate_after=args.eval, mode=args.mode)
+                       train_config=config, resume=args.resume, evaluate_after=args.eval, mode=args.mode,
+                       pack=args.pack)
     final = [r for r in result.history if "valid/accuracy" in r]
     if final:
         print(f"validation accuracy at step {final[-1]['step']}: {100 * final[-1]['valid/accuracy']:.2f}%")

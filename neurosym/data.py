@@ -21,11 +21,18 @@ from neurosym.tokenizer import EXEC_CLOSE, EXEC_OPEN, PROGRAM, RESULT_END, Token
 
 @dataclass
 class EncodedExample:
-    """Token ids of one example; ``prompt_length`` tokens precede the answer."""
+    """Token ids of one example; ``prompt_length`` tokens precede the answer.
+
+    A packed story (:func:`pack_story`) also carries per-token ``positions``,
+    ``branches`` (0 for the shared context, k for the k-th question) and ``labels``.
+    """
 
     input_ids: list[int]
     prompt_length: int
     truncated: bool = False
+    positions: list[int] | None = None
+    branches: list[int] | None = None
+    labels: list[int] | None = None
 
 
 def encode_prompt(
@@ -81,16 +88,89 @@ def encode_example(
 def collate_train(
     batch: Sequence[EncodedExample], pad_id: int, answer_loss_only: bool = True
 ) -> dict[str, torch.Tensor]:
-    """Right-pad a batch; labels ignore padding, and the prompt when ``answer_loss_only``."""
+    """Right-pad a batch; labels ignore padding, and the prompt when ``answer_loss_only``.
+
+    When any item is a packed story, the batch also gets ``positions`` and the
+    (B, T, T) ``attn_mask`` that keeps each question's branch apart from the others.
+    """
     width = max(len(item.input_ids) for item in batch)
     input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+    packed = any(item.branches is not None for item in batch)
+    positions = torch.zeros((len(batch), width), dtype=torch.long)
+    branches = torch.full((len(batch), width), -1, dtype=torch.long)  # -1 marks padding
     for row, item in enumerate(batch):
         ids = torch.tensor(item.input_ids, dtype=torch.long)
-        input_ids[row, : len(ids)] = ids
-        start = item.prompt_length if answer_loss_only else 1
-        labels[row, start : len(ids)] = ids[start:]
-    return {"input_ids": input_ids, "labels": labels}
+        length = len(ids)
+        input_ids[row, :length] = ids
+        if item.labels is not None:
+            labels[row, :length] = torch.tensor(item.labels, dtype=torch.long)
+        else:
+            start = item.prompt_length if answer_loss_only else 1
+            labels[row, start:length] = ids[start:]
+        if packed:
+            positions[row, :length] = torch.tensor(item.positions or list(range(length)), dtype=torch.long)
+            branches[row, :length] = torch.tensor(item.branches or [0] * length, dtype=torch.long)
+    if not packed:
+        return {"input_ids": input_ids, "labels": labels}
+    return {"input_ids": input_ids, "labels": labels, "positions": positions, "attn_mask": branch_mask(branches)}
+
+
+def branch_mask(branches: torch.Tensor) -> torch.Tensor:
+    """Return the (B, T, T) mask: query i sees key j <= i in the shared context or its own branch.
+
+    ``branches`` is (B, T) with 0 for shared tokens, k > 0 for branch k and -1 for
+    padding; a padding query sees only itself, which keeps softmax finite.
+    """
+    length = branches.shape[1]
+    causal = torch.ones(length, length, dtype=torch.bool).tril()
+    key = branches.unsqueeze(1)  # (B, 1, T)
+    query = branches.unsqueeze(2)  # (B, T, 1)
+    allowed = causal & (key >= 0) & ((key == 0) | (key == query))
+    return allowed | torch.eye(length, dtype=torch.bool)
+
+
+def pack_story(
+    examples: Sequence[Example], tokenizer: Tokenizer, max_length: int, answer_loss_only: bool = True
+) -> EncodedExample | None:
+    """Pack questions whose contexts extend one another into one sequence.
+
+    Layout: ``<bos>``, the context up to the first question, that question's branch
+    ``<q> question <a> answer <eos>``, the next context sentences, the next branch,
+    and so on. A branch sees the shared context before it and itself; context
+    tokens never see a branch; positions skip the branches. Each question is thus
+    computed exactly as if it were encoded alone, while the shared context is
+    computed once. Returns None when the contexts are not nested or the packed
+    sequence would exceed ``max_length``.
+    """
+    ids, positions, branches, labels = [tokenizer.bos_id], [0], [0], [IGNORE_INDEX]
+    shared: list[int] = []
+    for number, example in enumerate(examples, start=1):
+        context = tokenizer.encode(" ".join(sentence.text for sentence in example.context))
+        if context[: len(shared)] != shared:
+            return None
+        new = context[len(shared):]
+        start = len(shared) + 1
+        ids += new
+        positions += list(range(start, start + len(new)))
+        branches += [0] * len(new)
+        labels += [IGNORE_INDEX] * len(new)
+        shared = context
+        question = [tokenizer.question_id, *tokenizer.encode(example.question), tokenizer.answer_id]
+        answer = [*tokenizer.encode(example.answer), tokenizer.eos_id]
+        branch = question + answer
+        base = len(shared) + 1
+        ids += branch
+        positions += list(range(base, base + len(branch)))
+        branches += [number] * len(branch)
+        if answer_loss_only:
+            # The token before each answer token predicts it; labels are shifted in the model.
+            labels += [IGNORE_INDEX] * len(question) + answer
+        else:
+            labels += branch
+    if len(ids) > max_length or max(positions) >= max_length:
+        return None
+    return EncodedExample(ids, prompt_length=0, positions=positions, branches=branches, labels=labels)
 
 
 def collate_prompts(prompts: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:

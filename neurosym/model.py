@@ -124,12 +124,15 @@ class TransformerPlus(nn.Module):
         past_key_values: list[KVPair] | None = None,
         use_cache: bool = False,
         return_internals: bool = False,
+        attn_mask: torch.Tensor | None = None,
     ) -> ModelOutput:
         """Run the decoder on ``input_ids`` (B, T).
 
         ``labels`` (B, T) are the token ids themselves, with IGNORE_INDEX where no loss
         applies; the shift by one happens here. ``attention_mask`` (B, S) marks real
-        tokens (1) and padding (0) over the cached and new positions.
+        tokens (1) and padding (0) over the cached and new positions. ``attn_mask``
+        (B, T, T), boolean, replaces the causal mask for packed sequences (see
+        :func:`neurosym.data.pack_story`); it must never allow a later key.
         """
         batch, length = input_ids.shape
         past_length = past_key_values[0][0].shape[2] if past_key_values else 0
@@ -140,7 +143,14 @@ class TransformerPlus(nn.Module):
             )
         if positions is None:
             positions = self._default_positions(batch, length, past_length, attention_mask, input_ids.device)
-        mask = build_attention_mask(attention_mask, length, past_length)
+        if attn_mask is not None:
+            if past_key_values or attn_mask.shape != (batch, length, length):
+                raise ValueError(
+                    f"attn_mask must have shape {(batch, length, length)} and no KV cache, got {tuple(attn_mask.shape)}"
+                )
+            mask = attn_mask.unsqueeze(1)
+        else:
+            mask = build_attention_mask(attention_mask, length, past_length)
 
         x = self.embed(input_ids)
         internals = Internals() if return_internals else None

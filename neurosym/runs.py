@@ -24,7 +24,7 @@ from neurosym.checkpoint import (
     resolve_checkpoint_dir,
 )
 from neurosym.config import preset
-from neurosym.data import EncodedExample, MixtureSampler, encode_example
+from neurosym.data import EncodedExample, MixtureSampler, encode_example, pack_story
 from neurosym.device import resolve_device
 from neurosym.errors import TaskError
 from neurosym.evaluation import SuiteReport, TaskReport, evaluate
@@ -91,13 +91,37 @@ def build_tokenizer(train_sets: dict[str, list[Example]]) -> Tokenizer:
     return Tokenizer.build(texts)
 
 
+def nested_groups(examples: list[Example]) -> list[list[Example]]:
+    """Split examples into runs of consecutive ones whose contexts extend the previous one's."""
+    groups: list[list[Example]] = []
+    for example in examples:
+        previous = groups[-1][-1] if groups else None
+        if previous is not None and example.context[: len(previous.context)] == previous.context:
+            groups[-1].append(example)
+        else:
+            groups.append([example])
+    return groups
+
+
 def encode_all(
-    examples: list[Example], tokenizer: Tokenizer, max_length: int, mode: str = "neural"
+    examples: list[Example], tokenizer: Tokenizer, max_length: int, mode: str = "neural", pack: bool = False,
+    answer_loss_only: bool = True,
 ) -> list[EncodedExample]:
     """Encode examples for training; program and tool modes add each example's neural layout too.
 
     The neural layout is what a failed program falls back to, so the model learns both.
+    With ``pack`` (neural mode), questions about one story share one sequence
+    (:func:`neurosym.data.pack_story`); a story too long to pack is encoded per question.
     """
+    if pack and mode == "neural":
+        encoded = []
+        for group in nested_groups(examples):
+            packed = pack_story(group, tokenizer, max_length, answer_loss_only) if len(group) > 1 else None
+            if packed is not None:
+                encoded.append(packed)
+            else:
+                encoded += [encode_example(example, tokenizer, max_length) for example in group]
+        return encoded
     encoded = [encode_example(example, tokenizer, max_length, mode) for example in examples]
     if mode != "neural":
         encoded += [encode_example(e, tokenizer, max_length, "neural") for e in examples if e.program]
@@ -131,6 +155,7 @@ def train_run(
     resume: bool = False,
     evaluate_after: bool = False,
     mode: str = "neural",
+    pack: bool = False,
 ) -> RunResult:
     """Train one model on a weighted mix of tasks; optionally evaluate it afterwards.
 
@@ -157,8 +182,12 @@ def train_run(
         model_config = preset(model_preset, len(tokenizer), **(model_overrides or {}))
     model = TransformerPlus(model_config)
     encoded = {
-        name: encode_all(examples, tokenizer, model_config.max_seq_len, mode) for name, examples in train_sets.items()
+        name: encode_all(examples, tokenizer, model_config.max_seq_len, mode, pack, config.answer_loss_only)
+        for name, examples in train_sets.items()
     }
+    if pack:
+        packed = sum(item.branches is not None for items in encoded.values() for item in items)
+        logger.info("packed %d stories; %d sequences in all", packed, sum(len(v) for v in encoded.values()))
     cut = sum(item.truncated for items in encoded.values() for item in items)
     if cut:
         logger.warning("%d training contexts were cut to fit max_seq_len=%d", cut, model_config.max_seq_len)
@@ -168,6 +197,7 @@ def train_run(
         "tasks": [asdict(s) for s in specs],
         "preset": model_preset,
         "mode": mode,
+        "pack": pack,
         "notes": data_notes,  # e.g. a training file that was replaced by another
         "parameters": model.num_parameters(),
     }

@@ -133,7 +133,8 @@ class Trainer:
             batch = collate_train(items, self.tokenizer.pad_id, cfg.answer_loss_only)
             batch = {k: v.to(self.device) for k, v in batch.items()}
             with autocast(self.device, self.precision):
-                output = self.model(batch["input_ids"], labels=batch["labels"])
+                output = self.model(batch["input_ids"], labels=batch["labels"], positions=batch.get("positions"),
+                                    attn_mask=batch.get("attn_mask"))
             (output.loss / cfg.grad_accum).backward()
             total_loss += output.loss.item() / cfg.grad_accum
             tokens += batch["input_ids"].numel()
