@@ -50,6 +50,7 @@ class LocationTask(GeneratorTask):
         "distractors": 0.1,
         "object_questions": 0.3,
         "time_questions": 0.2,
+        "questions_per_story": 1,
     }
     eval_splits = {
         "test": ("test", {}),
@@ -57,36 +58,59 @@ class LocationTask(GeneratorTask):
     }
 
     def generate(self, n: int, seed: int, split: str, **knobs: Any) -> list[Example]:
+        """Generate ``n`` examples; consecutive examples share a story ``questions_per_story`` at a time."""
         _validate(knobs)
         rng = random.Random(seed)
-        return [self._one(rng, split, knobs) for _ in range(n)]
+        examples: list[Example] = []
+        empty_stories = 0
+        while len(examples) < n:
+            batch = self._story_examples(rng, split, knobs)[: n - len(examples)]
+            empty_stories = 0 if batch else empty_stories + 1
+            if empty_stories > 1000:
+                raise TaskError(
+                    f"episodic.location knobs {knobs} give stories with nothing to ask; "
+                    "lower distractors or raise story_length"
+                )
+            examples += batch
+        return examples
 
-    def _one(self, rng: random.Random, split: str, knobs: dict[str, Any]) -> Example:
-        ask_time = rng.random() < knobs["time_questions"]
-        ask_object = not ask_time and knobs["objects"] > 0 and rng.random() < knobs["object_questions"] / max(
-            1e-9, 1 - knobs["time_questions"]
-        )
+    def _story_examples(self, rng: random.Random, split: str, knobs: dict[str, Any]) -> list[Example]:
         explicit_times = knobs["time_questions"] > 0
-        while True:
-            story = _simulate(rng, knobs, explicit_times)
-            question = _ask(rng, story, "person_at" if ask_time else "object" if ask_object else "person")
-            if question is not None:
+        story = _simulate(rng, knobs, explicit_times)
+        examples: list[Example] = []
+        asked: set[str] = set()
+        for _ in range(4 * knobs["questions_per_story"]):  # a few tries per question
+            if len(examples) == knobs["questions_per_story"]:
                 break
-        text, answer, program, kind = question
-        return Example(
-            context=story.sentences,
-            question=text,
-            answer=answer,
-            program=program,
-            facts=story.facts,
-            entities=sorted(story.people_seen | story.objects_seen),
-            meta={"task": self.name, "split": split, "question_kind": kind, **knobs},
-        )
+            question = _ask(rng, story, self._pick_kind(rng, knobs))
+            if question is None or question[0] in asked:
+                continue
+            text, answer, program, kind = question
+            asked.add(text)
+            examples.append(Example(
+                context=story.sentences,
+                question=text,
+                answer=answer,
+                program=program,
+                facts=story.facts,
+                entities=sorted(story.people_seen | story.objects_seen),
+                meta={"task": self.name, "split": split, "question_kind": kind, **knobs},
+            ))
+        return examples
+
+    @staticmethod
+    def _pick_kind(rng: random.Random, knobs: dict[str, Any]) -> str:
+        roll = rng.random()
+        if roll < knobs["time_questions"]:
+            return "person_at"
+        if knobs["objects"] > 0 and roll < knobs["time_questions"] + knobs["object_questions"]:
+            return "object"
+        return "person"
 
 
 def _validate(knobs: dict[str, Any]) -> None:
     limits = {"people": (1, len(PEOPLE)), "places": (2, len(PLACES)), "objects": (0, len(OBJECTS)),
-              "story_length": (1, 100000)}
+              "story_length": (1, 100000), "questions_per_story": (1, 100)}
     for key, (low, high) in limits.items():
         value = knobs[key]
         if not isinstance(value, int) or not low <= value <= high:

@@ -81,3 +81,14 @@ def test_location_story_length_knob() -> None:
 def test_location_rejects_bad_knob() -> None:
     with pytest.raises(TaskError, match="people=0"):
         get_task("episodic.location").examples("test", n=1, people=0)
+
+
+def test_location_questions_share_story() -> None:
+    examples = get_task("episodic.location").examples("train", n=8, questions_per_story=4)
+    assert examples[0].context == examples[3].context
+    assert examples[3].context != examples[4].context
+
+
+def test_location_unanswerable_knobs_raise() -> None:
+    with pytest.raises(TaskError, match="nothing to ask"):
+        get_task("episodic.location").examples("train", n=2, distractors=1.0)
