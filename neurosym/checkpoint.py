@@ -175,4 +175,7 @@ def load_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
     except FileNotFoundError as exc:
         raise CheckpointError(f"training state {path} not found; nothing to resume") from exc
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        raise CheckpointError(f"training state {path} is corrupt or unsafe to load: {exc}") from exc
+        raise CheckpointError(
+            f"training state {path} is corrupt or unsafe to load ({type(exc).__name__}: {exc}); "
+            "delete it to start over, or resume from another run"
+        ) from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,15 +21,36 @@ EXIT_USAGE = 2
 logger = logging.getLogger("neurosym")
 
 
-def _parse_knob(text: str) -> tuple[str, Any]:
+def _parse_pair(text: str) -> tuple[str, str]:
+    """Split ``NAME=VALUE``; the value stays text until its knob or binding gives it a type."""
     key, sep, raw = text.partition("=")
     if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KNOB=VALUE, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return key, raw
+
+
+def _positive_int(text: str) -> int:
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key, value
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from exc
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _binding_value(text: str) -> object:
+    """Read an integer, a fraction p/q or, failing both, keep the text as a string."""
+    from fractions import Fraction
+
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return Fraction(text) if "/" in text else text
+    except (ValueError, ZeroDivisionError):
+        return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,10 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="write examples of a task as JSON lines")
     p.add_argument("task", help="task name, e.g. episodic.location")
-    p.add_argument("-n", type=int, default=10, help="number of examples (default 10)")
-    p.add_argument("--split", default="train", help="train, valid or test (default train)")
+    p.add_argument("-n", type=_positive_int, default=10, help="number of examples (default 10)")
+    p.add_argument("--split", default="train",
+                   help="train, valid, test, or an evaluation split of the task such as test_ood (default train)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--set", dest="knobs", action="append", type=_parse_knob, default=[], metavar="KNOB=VALUE",
+    p.add_argument("--set", dest="knobs", action="append", type=_parse_pair, default=[], metavar="KNOB=VALUE",
                    help="difficulty knob, e.g. --set max_digits=8 (repeatable)")
     p.add_argument("--data-dir", help="folder of public data files (or set NEUROSYM_DATA)")
     p.add_argument("--out", help="output JSONL file (default: stdout)")
@@ -55,18 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", action="append", required=True, metavar="NAME[:WEIGHT]",
                    help="task to train on, repeatable; WEIGHT sets its share of batches")
     p.add_argument("--preset", default="tiny", help="model size: tiny, small or base (default tiny)")
-    p.add_argument("--steps", type=int, default=2000, help="optimizer steps (default 2000)")
-    p.add_argument("--batch-size", type=int, default=64, help="examples per step (default 64)")
-    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per step (default 1)")
+    p.add_argument("--steps", type=_positive_int, default=2000, help="optimizer steps (default 2000)")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="examples per step (default 64)")
+    p.add_argument("--grad-accum", type=_positive_int, default=1, help="micro-batches per step (default 1)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
     p.add_argument("--warmup", type=int, default=100, help="warmup steps (default 100)")
-    p.add_argument("--eval-every", type=int, default=250, help="validate every N steps (default 250)")
+    p.add_argument("--eval-every", type=_positive_int, default=250, help="validate every N steps (default 250)")
     p.add_argument("--loss-on", choices=["answer", "all"], default="answer",
                    help="tokens that carry the loss: the answer only, or every token after <bos> (default answer)")
-    p.add_argument("--train-examples", type=int, help="training examples per task (default: task default)")
-    p.add_argument("--set", dest="knobs", action="append", type=_parse_knob, default=[], metavar="KNOB=VALUE",
+    p.add_argument("--train-examples", type=_positive_int, help="training examples per task (default: task default)")
+    p.add_argument("--set", dest="knobs", action="append", type=_parse_pair, default=[], metavar="KNOB=VALUE",
                    help="difficulty knob applied to every task that has it (repeatable)")
-    p.add_argument("--max-seq-len", type=int, help="model context window in tokens (default 512)")
+    p.add_argument("--max-seq-len", type=_positive_int, help="model context window in tokens (default 512)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--precision", default="auto", help="auto, fp32, bf16 or fp16 (default auto)")
@@ -78,13 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share one sequence among questions about the same story (bAbI), computing its context once")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")
     p.add_argument("--eval", action="store_true", help="evaluate every task's test splits after training")
+    p.add_argument("--valid-examples", type=_positive_int, default=500,
+                   help="validation examples per task, decoded at every --eval-every (default 500)")
     p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint")
     p.add_argument("--checkpoint", required=True, help="checkpoint folder or run folder")
     p.add_argument("--task", action="append", metavar="NAME", help="task to evaluate (default: the training tasks)")
     p.add_argument("--data-dir", help="folder of public data files (or set NEUROSYM_DATA)")
-    p.add_argument("-n", type=int, help="examples per split (default: all / task default)")
+    p.add_argument("-n", type=_positive_int, help="examples per split (default: all / task default)")
     p.add_argument("--seed", type=int, default=0, help="seed of generated test splits (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--out", help="folder for eval.json and eval.md (default: the run folder)")
@@ -93,44 +118,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=cmd_eval)
 
-    p = sub.add_parser("bench", help="speed benchmarks, reported as ratios to a baseline")
+    p = sub.add_parser("bench", help="speed benchmarks (training speeds as ratios to a baseline in the same process)")
     bench = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
     b = bench.add_parser("train", help="Trainer tokens/s against a minimal hand-written loop")
     b.add_argument("--task", default="episodic.location")
     b.add_argument("--preset", default="tiny")
-    b.add_argument("--batch-size", type=int, default=64)
-    b.add_argument("--rounds", type=int, default=5)
+    b.add_argument("--batch-size", type=_positive_int, default=64)
+    b.add_argument("--rounds", type=_positive_int, default=5)
     b.add_argument("--precision", default="fp32", help="fp32 or bf16 (default fp32)")
     b.set_defaults(handler=cmd_bench_train)
     b = bench.add_parser("precision", help="bf16 autocast training tokens/s against float32")
     b.add_argument("--task", default="episodic.location")
     b.add_argument("--preset", default="tiny")
-    b.add_argument("--batch-size", type=int, default=64)
-    b.add_argument("--rounds", type=int, default=4)
+    b.add_argument("--batch-size", type=_positive_int, default=64)
+    b.add_argument("--rounds", type=_positive_int, default=4)
     b.set_defaults(handler=cmd_bench_precision)
 
     b = bench.add_parser("exec", help="symbolic executor: small arithmetic programs parsed and run per second")
-    b.add_argument("-n", type=int, default=20000, help="number of programs (default 20000)")
+    b.add_argument("-n", type=_positive_int, default=20000, help="number of programs (default 20000)")
     b.add_argument("--seed", type=int, default=0)
     b.set_defaults(handler=cmd_bench_exec)
     b = bench.add_parser("memory", help="episodic memory: write rate, search latency, recall, reopen time")
-    b.add_argument("--events", type=int, nargs="+", default=[100_000], help="store sizes (default 100000)")
-    b.add_argument("--dim", type=int, default=256, help="key dimension (default 256)")
-    b.add_argument("--k", type=int, default=10, help="neighbours per query (default 10)")
-    b.add_argument("--queries", type=int, default=200, help="queries per index kind (default 200)")
+    b.add_argument("--events", type=_positive_int, nargs="+", default=[100_000], help="store sizes (default 100000)")
+    b.add_argument("--dim", type=_positive_int, default=256, help="key dimension (default 256)")
+    b.add_argument("--k", type=_positive_int, default=10, help="neighbours per query (default 10)")
+    b.add_argument("--queries", type=_positive_int, default=200, help="queries per index kind (default 200)")
     b.add_argument("--kinds", nargs="+", default=["flat", "hnsw", "ivf"], help="index kinds (default all)")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
     b.set_defaults(handler=cmd_bench_memory)
 
     p = sub.add_parser("exec", help="run a program with the symbolic executor")
-    p.add_argument("program", help='S-expression program, e.g. "(add 2 3)"')
-    p.add_argument("--bind", action="append", type=_parse_knob, default=[], metavar="NAME=VALUE",
-                   help="bind a reference $NAME to an integer or string (repeatable)")
+    p.add_argument("program", help='S-expression program, e.g. "(add 2 3)"; - reads it from standard input')
+    p.add_argument("--file", action="store_true", help="treat PROGRAM as the path of a file holding the program")
+    p.add_argument("--bind", action="append", type=_parse_pair, default=[], metavar="NAME=VALUE",
+                   help="bind a reference $NAME to an integer, a fraction p/q or a string (repeatable)")
     p.add_argument("--trace", action="store_true", help="print each executed step")
     p.add_argument("--json", action="store_true", help="print the value and trace as JSON")
     p.set_defaults(handler=cmd_exec)
 
-    p = sub.add_parser("data", help="fetch or locate public data sets")
+    p = sub.add_parser("data", help="fetch public data sets")
     data = p.add_subparsers(dest="data", required=True, metavar="ACTION")
     d = data.add_parser("fetch", help="download and extract a data set")
     d.add_argument("dataset", choices=["babi"])
@@ -151,10 +177,16 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from neurosym.tasks import get_task, write_jsonl
+    from neurosym.tasks import SPLITS, get_task, write_jsonl
 
     task = get_task(args.task)
-    examples = task.examples(args.split, n=args.n, seed=args.seed, data_dir=args.data_dir, **dict(args.knobs))
+    knobs = {key: task.parse_knob(key, raw) for key, raw in args.knobs}
+    split = args.split
+    if split not in SPLITS and split in task.eval_splits:
+        # An evaluation split label such as test_ood: its split plus its knob overrides.
+        split, overrides = task.eval_splits[split]
+        knobs = {**overrides, **knobs}
+    examples = task.examples(split, n=args.n, seed=args.seed, data_dir=args.data_dir, **knobs)
     if args.out:
         count = write_jsonl(examples, args.out)
         print(f"wrote {count} examples to {args.out}")
@@ -167,6 +199,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from neurosym.config import preset
+    from neurosym.device import resolve_device, resolve_precision
     from neurosym.runs import TaskSpec, train_run
     from neurosym.tasks import get_task
     from neurosym.training import TrainConfig
@@ -174,12 +208,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     specs = [TaskSpec.parse(text, data_dir=args.data_dir) for text in args.task]
     knobs = dict(args.knobs)
     for spec in specs:
-        task_knobs = get_task(spec.name).difficulty
-        spec.difficulty = {k: v for k, v in knobs.items() if k in task_knobs}
+        task = get_task(spec.name)
+        spec.difficulty = {k: task.parse_knob(k, v) for k, v in knobs.items() if k in task.difficulty}
         spec.train_examples = args.train_examples
     unused = set(knobs) - {k for spec in specs for k in spec.difficulty}
     if unused:
         raise NeurosymError(f"no chosen task has the knob(s) {sorted(unused)}; see `neurosym tasks`")
+    preset(args.preset, vocab_size=1)  # reject a bad preset, device or precision before any data work
+    resolve_precision(args.precision, resolve_device(args.device))
+    _check_run_folder(Path(args.out), args.resume, [spec.name for spec in specs])
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
         warmup_steps=args.warmup, eval_every=args.eval_every, seed=args.seed, device=args.device,
@@ -188,7 +225,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = {"max_seq_len": args.max_seq_len} if args.max_seq_len else {}
     result = train_run(specs, args.out, model_preset=args.preset, model_overrides=overrides,
                        train_config=config, resume=args.resume, evaluate_after=args.eval, mode=args.mode,
-                       pack=args.pack)
+                       pack=args.pack, valid_examples=args.valid_examples)
     final = [r for r in result.history if "valid/accuracy" in r]
     if final:
         print(f"validation accuracy at step {final[-1]['step']}: {100 * final[-1]['valid/accuracy']:.2f}%")
@@ -197,6 +234,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(result.report.to_table())
         print(f"report: {Path(args.out) / 'eval.md'}")
     return 0
+
+
+def _check_run_folder(out: Path, resume: bool, task_names: list[str]) -> None:
+    """Refuse to overwrite a finished run, and to resume a run that is missing or differs."""
+    from neurosym.checkpoint import load_run_info
+
+    last = out / "last"
+    if not resume:
+        if last.exists() or (out / "metrics.jsonl").exists():
+            raise NeurosymError(f"run folder {out} already holds a run; pass --resume to continue it or choose another --out")
+        return
+    if not (last / "training_state.pt").is_file():
+        raise NeurosymError(f"cannot resume: {last / 'training_state.pt'} not found; train without --resume first")
+    stored = [record["name"] for record in load_run_info(last).get("tasks", [])]
+    if stored and sorted(stored) != sorted(task_names):
+        raise NeurosymError(f"cannot resume: {out} was trained on {stored}, not {task_names}")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -277,7 +330,16 @@ def _format_memory_result(result: dict[str, Any]) -> str:
 def cmd_exec(args: argparse.Namespace) -> int:
     from neurosym.symbolic import execute, format_value
 
-    result = execute(args.program, bindings=dict(args.bind))
+    if args.program == "-":
+        program: str | bytes = sys.stdin.buffer.read()
+    elif args.file:
+        program = Path(args.program).read_bytes()
+    else:
+        # Undecodable command-line bytes arrive as surrogates; recover the bytes so the
+        # executor reports them as invalid UTF-8.
+        program = os.fsencode(args.program)
+    bindings = {name: _binding_value(raw) for name, raw in args.bind}
+    result = execute(program, bindings=bindings)
     if args.json:
         steps = [{"op": s.op, "inputs": [format_value(v) for v in s.inputs], "output": format_value(s.output)}
                  for s in result.trace]
@@ -296,7 +358,8 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
     folder = fetch_babi(args.to, url=args.url or BABI_URL)
     print(f"bAbI extracted to {folder}")
-    print(f"use: --data-dir {folder / 'en-10k'}   (or {folder / 'en'} for the 1k set)")
+    variants = [name for name in ("en-10k", "en") if (folder / name).is_dir()]
+    print("use: " + "  or  ".join(f"--data-dir {folder / name}" for name in variants))
     return 0
 
 
@@ -311,6 +374,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except NeurosymError as exc:
         print(f"neurosym: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"neurosym: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("neurosym: interrupted", file=sys.stderr)

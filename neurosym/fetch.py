@@ -53,7 +53,7 @@ def safe_extract(archive: Path, target: Path) -> list[str]:
     try:
         tar = tarfile.open(archive)
     except (tarfile.TarError, OSError) as exc:
-        raise DataError(f"{archive} is not a readable tar archive: {exc}") from exc
+        raise DataError(f"the downloaded file is not a readable tar archive ({type(exc).__name__})") from exc
     names = []
     with tar:
         for member in tar.getmembers():
@@ -86,6 +86,9 @@ def fetch_babi(to: str | os.PathLike[str], url: str = BABI_URL, progress: bool =
     final = target / BABI_ROOT
     if final.exists():
         raise DataError(f"{final} already exists; remove it or choose another --to folder")
+    if "://" not in url and not Path(url).is_file():
+        raise DataError(f"archive {url} not found; give an existing local file or an http(s):// or file:// URL")
+    created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target, prefix=".fetch-"))
     try:
@@ -107,7 +110,11 @@ def fetch_babi(to: str | os.PathLike[str], url: str = BABI_URL, progress: bool =
             if missing:
                 raise DataError(f"archive from {url} lacks {len(missing)} expected file(s), e.g. {missing[0]}")
         os.replace(extracted / BABI_ROOT, final)
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            shutil.rmtree(target, ignore_errors=True)  # leave no empty folder behind
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
     logger.info("bAbI extracted to %s", final)
     return final

@@ -151,6 +151,9 @@ class BabiTask(Task):
         file_split = "test" if split == "test" else "train"
         path = self.find_file(resolve_data_dir(data_dir, self.name), variant, file_split)
         stories = parse_babi_file(path, self.name)
+        if not any(story.examples for story in stories):
+            raise DataError(f"bAbI file {path} holds no questions (lines 'ID question<TAB>answer<TAB>ids'); "
+                            "is it a complete bAbI v1.2 file?")
         if split != "test":
             stories = self._carve(stories, split, seed)
         examples = [example for story in stories for example in story.examples]

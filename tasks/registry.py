@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -29,12 +30,20 @@ SPLITS: tuple[str, ...] = get_args(Split)
 DATA_ENV_VAR = "NEUROSYM_DATA"
 
 _REGISTRY: dict[str, Callable[[], Task]] = {}
+_BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+_SPACE_AROUND_SYMBOL = re.compile(r"\s*([^\w\s])\s*")
 
 
 def normalize_answer(text: str) -> str:
-    """Lower-case, trim, and drop spaces around commas and inside the answer."""
-    parts = [" ".join(part.split()) for part in text.strip().lower().split(",")]
-    return ",".join(part for part in parts)
+    """Lower-case, collapse white space, and drop spaces around symbols.
+
+    A model's decoded answer has spaces between all pieces (``3 / 4``, ``apple ,
+    football``); the gold answer has none (``3/4``, ``apple,football``).
+    """
+    collapsed = " ".join(text.strip().lower().split())
+    return _SPACE_AROUND_SYMBOL.sub(r"\1", collapsed)
 
 
 class Task(ABC):
@@ -74,6 +83,32 @@ class Task(ABC):
             example.meta.setdefault("task", self.name)
             example.meta.setdefault("split", split)
         return examples if n is None else examples[:n]
+
+    def parse_knob(self, key: str, text: str) -> Any:
+        """Convert a knob value written on the command line to the type of its default.
+
+        Integers and floats parse as numbers, booleans accept true/false/yes/no/1/0 in
+        any case, and knobs whose default is a string or None keep the text (so
+        ``clutrr_task=1.10`` stays the string ``"1.10"``).
+        """
+        if key not in self.difficulty:
+            valid = ", ".join(sorted(self.difficulty)) or "none"
+            raise TaskError(f"task {self.name!r} has no difficulty knob {key!r}; valid knobs: {valid}")
+        default = self.difficulty[key]
+        try:
+            if isinstance(default, bool):
+                lowered = text.strip().lower()
+                if lowered not in _BOOLEANS:
+                    raise ValueError(text)
+                return _BOOLEANS[lowered]
+            if isinstance(default, int):
+                return int(text)
+            if isinstance(default, float):
+                return float(text)
+        except ValueError as exc:
+            kind = type(default).__name__
+            raise TaskError(f"knob {key}={text!r} of task {self.name!r} must be a {kind}, like {default!r}") from exc
+        return text
 
     def resolve_difficulty(self, overrides: dict[str, Any]) -> dict[str, Any]:
         """Merge overrides into the defaults; an unknown knob raises TaskError."""
@@ -175,8 +210,6 @@ def list_tasks() -> list[str]:
 
 
 def _natural_key(name: str) -> list[Any]:
-    import re
-
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 

@@ -100,3 +100,69 @@ def test_qa3_fallback_note_reaches_eval_report(babi_dir: Path, tmp_path: Path) -
     assert main(["eval", "--checkpoint", str(out), "-n", "4", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "eval.json").read_text())
     assert "trained on the 1k file" in report["reports"][0]["notes"][0]
+
+
+def test_existing_run_folder_is_not_overwritten(trained_run: Path, capsys) -> None:
+    assert main(["train", "--task", "episodic.location", "--steps", "2", "--out", str(trained_run)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_resume_of_missing_run_exits_2(tmp_path: Path, capsys) -> None:
+    assert main(["train", "--task", "episodic.location", "--out", str(tmp_path / "none"), "--resume"]) == 2
+    assert "cannot resume" in capsys.readouterr().err
+
+
+def test_resume_with_other_task_exits_2(trained_run: Path, capsys) -> None:
+    assert main(["train", "--task", "arithmetic.add", "--out", str(trained_run), "--resume"]) == 2
+    assert "was trained on ['episodic.location']" in capsys.readouterr().err
+
+
+def test_string_knob_keeps_its_text(capsys) -> None:
+    from neurosym.tasks import get_task
+
+    assert get_task("clutrr").parse_knob("clutrr_task", "1.10") == "1.10"
+
+
+@pytest.mark.parametrize(("text", "expected"), [("False", False), ("yes", True), ("0", False)])
+def test_boolean_knob_parses_words(text: str, expected: bool) -> None:
+    from neurosym.tasks import get_task
+
+    assert get_task("relational.kinship").parse_knob("shuffle", text) is expected
+
+
+def test_boolean_knob_rejects_other_text(capsys) -> None:
+    assert main(["generate", "relational.kinship", "--set", "shuffle=maybe"]) == 2
+    assert "must be a bool" in capsys.readouterr().err
+
+
+def test_generate_accepts_eval_split_label(capsys) -> None:
+    assert main(["generate", "arithmetic.add", "-n", "1", "--split", "test_40"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert len(record["question"].split()[2]) == 40
+
+
+def test_zero_count_is_a_usage_error(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "exec", "-n", "0"])
+    assert exit_info.value.code == 2
+
+
+def test_exec_reports_invalid_utf8_file(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "bad.prog"
+    path.write_bytes(b"(add 1 \xff\xfe)")
+    assert main(["exec", "--file", str(path)]) == 2
+    assert "UTF-8" in capsys.readouterr().err
+
+
+def test_exec_reads_deep_nesting_from_file(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "deep.prog"
+    path.write_text("(" * 100_000 + ")" * 100_000)
+    assert main(["exec", "--file", str(path)]) == 2
+    assert "Limits.max_" in capsys.readouterr().err
+
+
+def test_bad_output_path_is_one_line_error(tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["generate", "arithmetic.add", "-n", "1", "--out", str(blocker / "x.jsonl")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

@@ -120,3 +120,9 @@ def test_non_utf8_file_raises(tmp_path: Path) -> None:
     path.write_bytes(b"1 Mary \xff\xfe went.\n")
     with pytest.raises(DataError, match="not UTF-8"):
         parse_babi_file(path)
+
+
+def test_file_without_questions_raises(tmp_path: Path) -> None:
+    (tmp_path / f"{TASK_FILE_STEMS[1]}_test.txt").write_text("1 Mary went home.\n", encoding="utf-8")
+    with pytest.raises(DataError, match="holds no questions"):
+        get_task("babi.qa1").examples("test", data_dir=tmp_path)
