@@ -13,19 +13,23 @@ from typing import Any
 
 import torch
 
-from neurosym.config import preset
+from neurosym.config import ModelConfig, preset
 from neurosym.data import MixtureSampler, collate_train
 from neurosym.device import autocast
 from neurosym.model import TransformerPlus
 from neurosym.runs import TaskSpec, build_tokenizer, encode_all
+from neurosym.tokenizer import Tokenizer
 from neurosym.training import TrainConfig, Trainer
 
 
-def _training_data(task: str, n: int, seed: int):  # noqa: ANN202
-    spec = TaskSpec(task)
-    examples = {task: spec.examples("train", n=n, seed=seed)}
+def _training_setup(task: str, model_preset: str, seed: int) -> tuple[Tokenizer, ModelConfig, MixtureSampler]:
+    """Build the tokenizer, model config and batch sampler shared by the training benchmarks."""
+    torch.manual_seed(seed)
+    examples = {task: TaskSpec(task).examples("train", n=2000, seed=seed)}
     tokenizer = build_tokenizer(examples)
-    return tokenizer, examples
+    config = preset(model_preset, len(tokenizer))
+    encoded = {task: encode_all(examples[task], tokenizer, config.max_seq_len)}
+    return tokenizer, config, MixtureSampler(encoded, {task: 1.0}, seed)
 
 
 def bench_train(
@@ -38,11 +42,7 @@ def bench_train(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Compare the Trainer's tokens/s with a minimal hand-written loop on the same model and data."""
-    torch.manual_seed(seed)
-    tokenizer, examples = _training_data(task, 2000, seed)
-    config = preset(model_preset, len(tokenizer))
-    encoded = {task: encode_all(examples[task], tokenizer, config.max_seq_len)}
-    sampler = MixtureSampler(encoded, {task: 1.0}, seed)
+    tokenizer, config, sampler = _training_setup(task, model_preset, seed)
 
     trainer_model = TransformerPlus(config)
     train_config = TrainConfig(steps=10**9, batch_size=batch_size, precision=precision, device="cpu",
@@ -84,11 +84,7 @@ def bench_precision(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Compare training tokens/s under bf16 autocast with float32 on the CPU."""
-    torch.manual_seed(seed)
-    tokenizer, examples = _training_data(task, 2000, seed)
-    config = preset(model_preset, len(tokenizer))
-    encoded = {task: encode_all(examples[task], tokenizer, config.max_seq_len)}
-    sampler = MixtureSampler(encoded, {task: 1.0}, seed)
+    tokenizer, config, sampler = _training_setup(task, model_preset, seed)
     steppers = {}
     for precision in ("fp32", "bf16"):
         model = TransformerPlus(config)
