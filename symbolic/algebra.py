@@ -33,6 +33,8 @@ import math
 from fractions import Fraction
 
 import sympy
+from sympy.polys.polyerrors import PolynomialError
+
 from neurosym.symbolic import arithmetic
 from neurosym.symbolic.arithmetic import describe
 from neurosym.symbolic.context import RunContext
@@ -42,7 +44,6 @@ from neurosym.symbolic.errors import (
     ProgramValidationError,
     UnsatisfiableError,
 )
-from sympy.polys.polyerrors import PolynomialError
 
 MAX_SOLVE_DEGREE = 4
 """Highest polynomial degree ``solve`` accepts; degree 4 is the last with radical formulas."""

@@ -31,6 +31,7 @@ import itertools
 from fractions import Fraction
 
 import z3
+
 from neurosym.symbolic.arithmetic import describe, require_str, wrong_type
 from neurosym.symbolic.context import RunContext
 from neurosym.symbolic.errors import (

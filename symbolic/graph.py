@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
 import networkx as nx
+
 from neurosym.symbolic import kinship
 from neurosym.symbolic.errors import (
     GraphError,

@@ -18,13 +18,12 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from neurosym.errors import TaskError
 from neurosym.symbolic import execute
 from neurosym.tasks.arithmetic import random_operand
 from neurosym.tasks.bindings import input_bindings
 from neurosym.tasks.example import Example
 from neurosym.tasks.registry import GeneratorTask, register_task
-
-from neurosym.errors import TaskError
 
 VARIABLES = ("x", "y", "z")
 MAX_COEFFICIENT_DIGITS = 100

@@ -22,10 +22,9 @@ import random
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from neurosym.errors import TaskError
 from neurosym.tasks.example import Example
 from neurosym.tasks.registry import GeneratorTask, register_task
-
-from neurosym.errors import TaskError
 
 # The executor rejects integers of more than Limits.max_integer_digits (1,000) digits
 # by default, and a product of k operands of d digits has up to k * d digits.

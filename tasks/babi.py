@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from neurosym.errors import DataError, TaskError
 from neurosym.tasks.example import Example, Fact, Sentence
 from neurosym.tasks.registry import Task, register_factory, resolve_data_dir
-
-from neurosym.errors import DataError, TaskError
 
 logger = logging.getLogger(__name__)
 

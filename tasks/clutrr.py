@@ -45,13 +45,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from neurosym.errors import DataError, TaskError
 from neurosym.symbolic import ProgramError, execute
 from neurosym.tasks.example import Example, Fact, Sentence
 from neurosym.tasks.kinship import kinship_question
 from neurosym.tasks.programs import atom, facts_program
 from neurosym.tasks.registry import Task, register_task, resolve_data_dir
-
-from neurosym.errors import DataError, TaskError
 
 REQUIRED_COLUMNS = ("story", "query", "target", "story_edges", "edge_types", "genders", "task_name")
 VALID_FRACTION = 0.1

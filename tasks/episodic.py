@@ -18,10 +18,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from neurosym.errors import TaskError
 from neurosym.tasks.example import Example, Fact, Sentence
 from neurosym.tasks.registry import GeneratorTask, register_task
-
-from neurosym.errors import TaskError
 
 PEOPLE = ["Mary", "John", "Sandra", "Daniel", "Alice", "Bob", "Carol", "Dave",
           "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Ken", "Laura"]

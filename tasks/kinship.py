@@ -26,13 +26,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from neurosym.errors import TaskError
 from neurosym.symbolic import ProgramError, execute
 from neurosym.symbolic.kinship import FEMALE, GENDERED_NAME, MALE, inverse
 from neurosym.tasks.example import Example, Fact, Sentence
 from neurosym.tasks.programs import facts_program
 from neurosym.tasks.registry import GeneratorTask, register_task
-
-from neurosym.errors import TaskError
 
 MALE_NAMES = ["Adam", "Ben", "Carl", "Dan", "Eric", "Frank", "George", "Harold", "Ian", "Jack",
               "Kevin", "Leo", "Mark", "Nick", "Oscar", "Paul", "Quinn", "Ray", "Sam", "Tom",

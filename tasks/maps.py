@@ -24,12 +24,11 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from neurosym.errors import TaskError
 from neurosym.symbolic import INVERSE_DIRECTIONS, execute
 from neurosym.tasks.example import Example, Fact, Sentence
 from neurosym.tasks.programs import facts_program
 from neurosym.tasks.registry import GeneratorTask, register_task
-
-from neurosym.errors import TaskError
 
 PLACES = ["kitchen", "garden", "office", "hallway", "bedroom", "bathroom", "cellar", "attic",
           "library", "garage", "porch", "studio", "pantry", "chapel", "stable", "tower",

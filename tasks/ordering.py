@@ -23,12 +23,11 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from neurosym.errors import TaskError
 from neurosym.symbolic import execute
 from neurosym.tasks.example import Example, Fact, Sentence
 from neurosym.tasks.kinship import FEMALE_NAMES, MALE_NAMES
 from neurosym.tasks.registry import GeneratorTask, register_task
-
-from neurosym.errors import TaskError
 
 # comparative of "more", comparative of "less", superlative of each
 ATTRIBUTES = [

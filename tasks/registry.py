@@ -18,9 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
-from neurosym.tasks.example import Example
-
 from neurosym.errors import DataError, TaskError
+from neurosym.tasks.example import Example
 
 logger = logging.getLogger(__name__)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from memory_test_utils import DIM
+
 from neurosym.memory import EpisodicMemory
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from neurosym.memory import MemoryConfig, benchmark_memory
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from memory_test_utils import DIM, unit_rows
+
+from neurosym.errors import NeurosymError
 from neurosym.memory import (
     CorruptStoreError,
     DimensionMismatchError,
@@ -22,8 +24,6 @@ from neurosym.memory import (
     StoreClosedError,
     StorePathError,
 )
-
-from neurosym.errors import NeurosymError
 
 
 def test_error_hierarchy_roots_at_neurosym():

@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from memory_test_utils import DIM, unit_rows
+
 from neurosym.memory import EpisodicMemory, Fact
 
 

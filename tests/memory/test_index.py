@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from memory_test_utils import clustered_rows
+
 from neurosym.memory import INDEX_KINDS, INDEX_REGISTRY, EpisodicMemory, MemoryConfig
 
 DIM = 32

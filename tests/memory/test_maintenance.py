@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from memory_test_utils import DIM, unit_rows
+
 from neurosym.memory import Fact
 
 

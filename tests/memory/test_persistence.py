@@ -11,6 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 from memory_test_utils import DIM, brute_force_top, unit_rows
+
 from neurosym.memory import EpisodicMemory, MemoryConfig, StoreLockedError
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from memory_test_utils import brute_force_top
+
 from neurosym.memory import EpisodicMemory, MemoryConfig
 
 DIM = 8

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from memory_test_utils import DIM, brute_force_top, unit_rows
+
 from neurosym.memory import EpisodicMemory, MemoryConfig
 
 

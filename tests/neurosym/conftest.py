@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from neurosym.tasks import get_task
 
 from neurosym.config import ModelConfig
 from neurosym.model import TransformerPlus
+from neurosym.tasks import get_task
 from neurosym.tokenizer import Tokenizer
 
 

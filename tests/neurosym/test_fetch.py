@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from neurosym.tasks import get_task
 
 from neurosym.cli import main
 from neurosym.errors import DataError
 from neurosym.fetch import BABI_ROOT, fetch_babi
+from neurosym.tasks import get_task
 
 
 def _write_archive(path: Path, babi_dir: Path, variants: tuple[str, ...] = ("en",), drop: str | None = None) -> None:

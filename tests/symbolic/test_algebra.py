@@ -4,6 +4,7 @@ from fractions import Fraction
 
 import pytest
 import sympy
+
 from neurosym.symbolic import (
     LimitExceededError,
     ProgramRuntimeError,

@@ -1,6 +1,7 @@
 """Integer constraint problems solved with z3."""
 
 import pytest
+
 from neurosym.symbolic import (
     Limits,
     ProgramRuntimeError,

@@ -6,6 +6,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from neurosym.symbolic import (
     LimitExceededError,
     Limits,

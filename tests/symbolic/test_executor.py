@@ -6,6 +6,8 @@ from fractions import Fraction
 
 import pytest
 import sympy
+
+from neurosym.errors import ConfigError, NeurosymError
 from neurosym.symbolic import (
     Call,
     LimitExceededError,
@@ -20,8 +22,6 @@ from neurosym.symbolic import (
     execute,
     format_value,
 )
-
-from neurosym.errors import ConfigError, NeurosymError
 
 
 def test_execute_returns_value_and_trace():

@@ -1,6 +1,7 @@
 """with-facts, fact and order: facts and questions stated inside one program."""
 
 import pytest
+
 from neurosym.symbolic import (
     KnowledgeGraph,
     LimitExceededError,

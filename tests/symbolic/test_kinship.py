@@ -4,6 +4,7 @@ import ast
 import csv
 
 import pytest
+
 from neurosym.symbolic import CompositionError, GraphError, KnowledgeGraph, ProgramRuntimeError
 from neurosym.symbolic.kinship import (
     CLUTRR_COMPOSITION,

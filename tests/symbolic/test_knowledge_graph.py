@@ -1,6 +1,7 @@
 """Paths, comparisons, object queries and time-aware fact lookup in the knowledge graph."""
 
 import pytest
+
 from neurosym.symbolic import (
     Fact,
     FactSource,

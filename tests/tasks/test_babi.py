@@ -3,10 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from neurosym.tasks import get_task
-from neurosym.tasks.babi import TASK_FILE_STEMS, parse_babi_file
 
 from neurosym.errors import DataError
+from neurosym.tasks import get_task
+from neurosym.tasks.babi import TASK_FILE_STEMS, parse_babi_file
 
 
 def _count_lines(path: Path) -> tuple[int, int]:

@@ -6,12 +6,12 @@ import csv
 from pathlib import Path
 
 import pytest
+
+from neurosym.errors import DataError, TaskError
 from neurosym.symbolic import execute
 from neurosym.tasks import get_task
 from neurosym.tasks.bindings import input_bindings
 from neurosym.tasks.clutrr import read_clutrr_csv
-
-from neurosym.errors import DataError, TaskError
 
 DATASET = "data_db9b8f04"
 TEST_TASKS = [f"1.{length}" for length in range(2, 11)]

@@ -3,9 +3,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from neurosym.tasks import get_task
 
 from neurosym.errors import TaskError
+from neurosym.tasks import get_task
 
 
 def test_add_answers_are_sums() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from neurosym.symbolic import execute
 from neurosym.tasks import Example
 from neurosym.tasks.bindings import find_integers, input_bindings

@@ -8,11 +8,11 @@ from collections import Counter
 from fractions import Fraction
 
 import pytest
+
+from neurosym.errors import TaskError
 from neurosym.symbolic import execute, format_value, parse
 from neurosym.tasks import get_task
 from neurosym.tasks.bindings import find_integers, input_bindings
-
-from neurosym.errors import TaskError
 
 PROGRAM_TASKS = {
     "arithmetic.add": 300,

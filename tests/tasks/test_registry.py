@@ -4,9 +4,9 @@ import subprocess
 import sys
 
 import pytest
-from neurosym.tasks import get_task, list_tasks
 
 from neurosym.errors import TaskError
+from neurosym.tasks import get_task, list_tasks
 
 
 def test_list_contains_foundation_tasks() -> None:
