@@ -18,7 +18,6 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from neurosym.errors import DataError, TaskError
 from neurosym.tasks.example import Example, Fact, Sentence
@@ -196,10 +195,6 @@ def _candidate_dirs(root: Path, variant: str) -> list[Path]:
     return [folder for folder in dirs if folder.is_dir()]
 
 
-def babi_task_names() -> list[str]:
-    return [f"babi.qa{number}" for number in TASK_FILE_STEMS]
-
-
 def _factory(number: int):  # noqa: ANN202 - a closure per task number
     return lambda: BabiTask(number)
 
@@ -207,9 +202,3 @@ def _factory(number: int):  # noqa: ANN202 - a closure per task number
 for _number in TASK_FILE_STEMS:
     register_factory(f"babi.qa{_number}", _factory(_number))
 
-
-def describe(number: int) -> dict[str, Any]:
-    """Return the file stem and task name of bAbI task ``number``."""
-    if number not in TASK_FILE_STEMS:
-        raise TaskError(f"bAbI has tasks 1-20, got {number}")
-    return {"name": f"babi.qa{number}", "stem": TASK_FILE_STEMS[number]}

@@ -108,3 +108,9 @@ def test_tied_embeddings_share_storage(micro_model: TransformerPlus) -> None:
 
 def test_config_to_dict_is_json(micro_config: ModelConfig) -> None:
     assert json.loads(json.dumps(micro_config.to_dict()))["d_model"] == 32
+
+
+def test_internals_hold_one_state_per_layer(micro_model: TransformerPlus) -> None:
+    output = micro_model(torch.randint(0, 50, (2, 6)), return_internals=True)
+    assert len(output.internals.hidden_states) == 2
+    assert output.internals.hidden_states[-1].shape == (2, 6, 32)
