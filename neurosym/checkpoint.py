@@ -150,7 +150,7 @@ def resolve_checkpoint_dir(directory: str | os.PathLike[str]) -> Path:
     if not path.exists():
         raise CheckpointError(f"checkpoint folder {str(path)!r} does not exist")
     raise CheckpointError(
-        f"{str(path)!r} holds no {CONFIG_FILE}; pass a checkpoint folder or a run folder from `neurosym train`"
+        f"{str(path)!r} contains no {CONFIG_FILE}; pass a checkpoint folder or a run folder from `neurosym train`"
     )
 
 

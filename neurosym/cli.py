@@ -264,7 +264,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         specs = [TaskSpec(**{**r, "data_dir": args.data_dir}) for r in load_run_info(directory).get("tasks", [])] or None
     report = evaluate_checkpoint(directory, specs, n=args.n, seed=args.seed, device=args.device, progress=True,
                                  modes=args.mode)
-    out = Path(args.out) if args.out else (directory.parent if directory.name in ("best", "last") else directory)
+    if args.out:
+        out = Path(args.out)
+    elif directory.name in ("best", "last"):
+        out = directory.parent  # the run folder
+    else:
+        out = directory
     json_path, md_path = report.write(out)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.to_table())
     print(f"report: {md_path} and {json_path}", file=sys.stderr)

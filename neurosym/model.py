@@ -31,7 +31,7 @@ IGNORE_INDEX = -100
 
 @dataclass
 class Internals:
-    """What inspection reads from a forward pass: one entry per layer."""
+    """Per-layer values of a forward pass that inspection reads."""
 
     hidden_states: list[torch.Tensor] = field(default_factory=list)  # each (B, T, D)
 
@@ -205,7 +205,12 @@ class TransformerPlus(nn.Module):
         Temperature 0 is greedy. ``eos_id`` is one stop token or several; rows that
         produced one are filled with ``pad_id`` afterwards.
         """
-        stop_ids = [] if eos_id is None else [eos_id] if isinstance(eos_id, int) else list(eos_id)
+        if eos_id is None:
+            stop_ids = []
+        elif isinstance(eos_id, int):
+            stop_ids = [eos_id]
+        else:
+            stop_ids = list(eos_id)
         stop = torch.tensor(stop_ids, dtype=torch.long, device=input_ids.device)
         batch = input_ids.shape[0]
         if attention_mask is None:

@@ -38,7 +38,7 @@ QUESTION_KINDS = ("person", "object", "person_at")
 
 @register_task("episodic.location")
 class LocationTask(GeneratorTask):
-    """Where is a person or object now, or where was a person at time t."""
+    """Location questions: a person or object now, or a person at a stated time."""
 
     description = "generated stories of people moving and carrying objects; where is X (now or at time t)"
     difficulty = {

@@ -28,7 +28,7 @@ from neurosym.errors import TaskError
 from neurosym.symbolic import INVERSE_DIRECTIONS, execute
 from neurosym.tasks.example import Example, Fact, Sentence
 from neurosym.tasks.programs import facts_program
-from neurosym.tasks.registry import GeneratorTask, register_task
+from neurosym.tasks.registry import GeneratorTask, check_range_knobs, register_task
 
 PLACES = ["kitchen", "garden", "office", "hallway", "bedroom", "bathroom", "cellar", "attic",
           "library", "garage", "porch", "studio", "pantry", "chapel", "stable", "tower",
@@ -77,12 +77,7 @@ class MapTask(GeneratorTask):
     }
 
     def generate(self, n: int, seed: int, split: str, **knobs: Any) -> list[Example]:
-        low, high = knobs["min_places"], knobs["max_places"]
-        if not (isinstance(low, int) and isinstance(high, int)) or not 2 <= low <= high <= len(PLACES):
-            raise TaskError(
-                f"need integers 2 <= min_places <= max_places <= {len(PLACES)}, got "
-                f"min_places={low!r}, max_places={high!r}"
-            )
+        check_range_knobs(knobs, "min_places", "max_places", 2, len(PLACES))
         for key in ("path_questions", "reachable_questions"):
             if not isinstance(knobs[key], (int, float)) or not 0.0 <= knobs[key] <= 1.0:
                 raise TaskError(f"{key}={knobs[key]!r} must be a fraction in [0, 1]")

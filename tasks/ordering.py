@@ -27,7 +27,7 @@ from neurosym.errors import TaskError
 from neurosym.symbolic import execute
 from neurosym.tasks.example import Example, Fact, Sentence
 from neurosym.tasks.kinship import FEMALE_NAMES, MALE_NAMES
-from neurosym.tasks.registry import GeneratorTask, register_task
+from neurosym.tasks.registry import GeneratorTask, check_range_knobs, register_task
 
 # comparative of "more", comparative of "less", superlative of each
 ATTRIBUTES = [
@@ -57,12 +57,7 @@ class OrderingTask(GeneratorTask):
     }
 
     def generate(self, n: int, seed: int, split: str, **knobs: Any) -> list[Example]:
-        low, high = knobs["min_people"], knobs["max_people"]
-        if not (isinstance(low, int) and isinstance(high, int)) or not 2 <= low <= high <= len(NAMES):
-            raise TaskError(
-                f"need integers 2 <= min_people <= max_people <= {len(NAMES)}, got "
-                f"min_people={low!r}, max_people={high!r}"
-            )
+        check_range_knobs(knobs, "min_people", "max_people", 2, len(NAMES))
         extra = knobs["extra_comparisons"]
         if not isinstance(extra, int) or extra < 0:
             raise TaskError(f"extra_comparisons={extra!r} must be a non-negative integer")

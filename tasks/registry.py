@@ -145,6 +145,16 @@ class GeneratorTask(Task):
         """Generate ``n`` examples from an integer seed."""
 
 
+def check_range_knobs(knobs: dict[str, Any], low_key: str, high_key: str, minimum: int, maximum: int) -> None:
+    """Raise TaskError unless ``minimum <= knobs[low_key] <= knobs[high_key] <= maximum`` as integers."""
+    low, high = knobs[low_key], knobs[high_key]
+    if not (isinstance(low, int) and isinstance(high, int)) or not minimum <= low <= high <= maximum:
+        raise TaskError(
+            f"need integers {minimum} <= {low_key} <= {high_key} <= {maximum}, got "
+            f"{low_key}={low!r}, {high_key}={high!r}"
+        )
+
+
 def derive_seed(task_name: str, seed: int, split: str, knobs: dict[str, Any]) -> int:
     """Return a stable 63-bit seed for ``(task, seed, split, difficulty)``.
 
