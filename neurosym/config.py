@@ -5,12 +5,99 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 from neurosym.errors import ConfigError
 
 MLPKind = Literal["swiglu", "relu"]
 MLP_KINDS: tuple[str, ...] = get_args(MLPKind)
+
+
+@dataclass
+class FeatureConfig:
+    """Base of the optional per-feature configs nested in :class:`ModelConfig`.
+
+    ``layers`` lists the block indices the feature applies to; ``None`` means every
+    block. A feature is off when its field in ModelConfig is ``None``.
+    """
+
+    name: ClassVar[str] = "feature"
+    layers: list[int] | None = None
+
+    def check(self, config: ModelConfig) -> None:
+        """Raise ConfigError when the feature does not fit ``config``; subclasses extend it."""
+        if self.layers is None:
+            return
+        if not isinstance(self.layers, list) or not all(isinstance(i, int) for i in self.layers):
+            raise ConfigError(f"{self.name}.layers must be a list of block indices, got {self.layers!r}")
+        bad = [i for i in self.layers if not 0 <= i < config.n_layers]
+        if bad:
+            raise ConfigError(
+                f"{self.name}.layers has indices {bad} outside 0..{config.n_layers - 1} (n_layers={config.n_layers})"
+            )
+
+    def applies_to(self, layer: int) -> bool:
+        return self.layers is None or layer in self.layers
+
+
+@dataclass
+class SlotsConfig(FeatureConfig):
+    """Symbol slots bound to a discrete entity codebook (see ``neurosym.layers.slots``)."""
+
+    name: ClassVar[str] = "slots"
+
+
+@dataclass
+class MemoryReaderConfig(FeatureConfig):
+    """Episodic-memory reader (see ``neurosym.layers.memory_reader``)."""
+
+    name: ClassVar[str] = "memory"
+
+
+@dataclass
+class KNNAttentionConfig(FeatureConfig):
+    """Top-k plus local-window attention (see ``neurosym.layers.knn_attention``)."""
+
+    name: ClassVar[str] = "knn_attention"
+
+
+@dataclass
+class KNNMLPConfig(FeatureConfig):
+    """MLP that computes only its top-k neurons (see ``neurosym.layers.knn_mlp``)."""
+
+    name: ClassVar[str] = "knn_mlp"
+
+
+@dataclass
+class EarlyExitConfig(FeatureConfig):
+    """Shared output head after chosen layers with a confidence rule (see ``neurosym.layers.routing``)."""
+
+    name: ClassVar[str] = "early_exit"
+
+
+@dataclass
+class MixtureOfDepthsConfig(FeatureConfig):
+    """Per-block router over a capacity fraction of tokens (see ``neurosym.layers.routing``)."""
+
+    name: ClassVar[str] = "mixture_of_depths"
+
+
+@dataclass
+class SkipLayerConfig(FeatureConfig):
+    """Static or predicted skipping of whole blocks (see ``neurosym.layers.routing``)."""
+
+    name: ClassVar[str] = "skip_layers"
+
+
+FEATURES: dict[str, type[FeatureConfig]] = {
+    "slots": SlotsConfig,
+    "memory": MemoryReaderConfig,
+    "knn_attention": KNNAttentionConfig,
+    "knn_mlp": KNNMLPConfig,
+    "early_exit": EarlyExitConfig,
+    "mixture_of_depths": MixtureOfDepthsConfig,
+    "skip_layers": SkipLayerConfig,
+}
 
 
 @dataclass
@@ -32,6 +119,14 @@ class ModelConfig:
     rope_theta: float = 10000.0
     norm_eps: float = 1e-6
     tie_embeddings: bool = True
+    # optional features: None means off (see FEATURES)
+    slots: SlotsConfig | None = None
+    memory: MemoryReaderConfig | None = None
+    knn_attention: KNNAttentionConfig | None = None
+    knn_mlp: KNNMLPConfig | None = None
+    early_exit: EarlyExitConfig | None = None
+    mixture_of_depths: MixtureOfDepthsConfig | None = None
+    skip_layers: SkipLayerConfig | None = None
 
     def __post_init__(self) -> None:
         positive = ("vocab_size", "d_model", "n_layers", "n_heads", "max_seq_len")
@@ -51,6 +146,19 @@ class ModelConfig:
             raise ConfigError(f"ModelConfig.d_ff must be a positive integer or None, got {self.d_ff!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout}")
+        for name, kind in FEATURES.items():
+            feature = getattr(self, name)
+            if isinstance(feature, dict):  # accept plain dicts, as from JSON
+                feature = _feature_from_dict(kind, feature)
+                setattr(self, name, feature)
+            if feature is not None:
+                if not isinstance(feature, kind):
+                    raise ConfigError(f"ModelConfig.{name} must be a {kind.__name__} or None, got {feature!r}")
+                feature.check(self)
+
+    def enabled_features(self) -> list[str]:
+        """Names of the optional features that are on."""
+        return [name for name in FEATURES if getattr(self, name) is not None]
 
     @property
     def head_dim(self) -> int:
@@ -107,6 +215,17 @@ def preset(name: str, vocab_size: int, **overrides: Any) -> ModelConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
     return ModelConfig(vocab_size=vocab_size, **{**PRESETS[name], **overrides})
+
+
+def _feature_from_dict(kind: type[FeatureConfig], record: dict[str, Any]) -> FeatureConfig:
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(record) - known)
+    if unknown:
+        raise ConfigError(f"unknown {kind.name} field(s) {unknown}; valid fields: {sorted(known)}")
+    try:
+        return kind(**record)
+    except TypeError as exc:
+        raise ConfigError(f"invalid {kind.name} config: {exc}") from exc
 
 
 def _round_up(value: int, multiple: int) -> int:

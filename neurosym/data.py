@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -114,6 +115,22 @@ def collate_train(
     if not packed:
         return {"input_ids": input_ids, "labels": labels}
     return {"input_ids": input_ids, "labels": labels, "positions": positions, "attn_mask": branch_mask(branches)}
+
+
+CORE_INPUTS = ("input_ids", "labels", "positions", "attn_mask", "attention_mask")
+
+
+def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+    """Map a collated batch to :meth:`TransformerPlus.forward` keyword arguments.
+
+    Keys other than the core ones go to ``feature_inputs``, where optional features
+    (slot supervision, memory episodes, ...) read them.
+    """
+    inputs = {key: batch[key] for key in CORE_INPUTS if key in batch}
+    extras = {key: value for key, value in batch.items() if key not in CORE_INPUTS}
+    if extras:
+        inputs["feature_inputs"] = extras
+    return inputs
 
 
 def branch_mask(branches: torch.Tensor) -> torch.Tensor:

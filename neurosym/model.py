@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +34,27 @@ class Internals:
     """Per-layer values of a forward pass that inspection reads."""
 
     hidden_states: list[torch.Tensor] = field(default_factory=list)  # each (B, T, D)
+    # feature name -> one record per layer that has the feature (slot bindings,
+    # exit decisions, router choices, retrieved memory ids, ...)
+    features: dict[str, list[Any]] = field(default_factory=dict)
+
+    def add(self, feature: str, record: Any) -> None:
+        self.features.setdefault(feature, []).append(record)
+
+
+@dataclass
+class ForwardContext:
+    """State of one forward pass that blocks and feature layers share.
+
+    ``inputs`` holds batch-level extras that features read (for example gold entity
+    targets for slot supervision); layers add weighted auxiliary losses to
+    ``aux_losses`` under a unique name and, when ``internals`` is set, their records.
+    """
+
+    inputs: dict[str, Any] = field(default_factory=dict)
+    aux_losses: dict[str, torch.Tensor] = field(default_factory=dict)
+    internals: Internals | None = None
+    past_length: int = 0
 
 
 @dataclass
@@ -48,10 +69,15 @@ class ModelOutput:
 
 
 class Block(nn.Module):
-    """x + Attn(Norm(x)), then x + MLP(Norm(x))."""
+    """x + Attn(Norm(x)), then x + MLP(Norm(x)).
 
-    def __init__(self, config: ModelConfig, rope: RotaryEmbedding) -> None:
+    ``index`` is the block's position in the stack; optional features look it up in
+    their config's ``layers`` list.
+    """
+
+    def __init__(self, config: ModelConfig, rope: RotaryEmbedding, index: int = 0) -> None:
         super().__init__()
+        self.index = index
         self.attn_norm = RMSNorm(config.d_model, config.norm_eps)
         self.attn = CausalSelfAttention(config, rope)
         self.mlp_norm = RMSNorm(config.d_model, config.norm_eps)
@@ -59,7 +85,12 @@ class Block(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(
-        self, x: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor | None, past: KVPair | None
+        self,
+        x: torch.Tensor,
+        positions: torch.Tensor,
+        mask: torch.Tensor | None,
+        past: KVPair | None,
+        context: ForwardContext | None = None,
     ) -> tuple[torch.Tensor, KVPair]:
         attended, present = self.attn(self.attn_norm(x), positions, mask, past)
         x = x + self.dropout(attended)
@@ -76,7 +107,7 @@ class TransformerPlus(nn.Module):
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
         rope = RotaryEmbedding(config.head_dim, config.max_seq_len, config.rope_theta)
         self.rope = rope
-        self.blocks = nn.ModuleList(Block(config, rope) for _ in range(config.n_layers))
+        self.blocks = nn.ModuleList(Block(config, rope, index) for index in range(config.n_layers))
         self.final_norm = RMSNorm(config.d_model, config.norm_eps)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         if config.tie_embeddings:
@@ -125,6 +156,7 @@ class TransformerPlus(nn.Module):
         use_cache: bool = False,
         return_internals: bool = False,
         attn_mask: torch.Tensor | None = None,
+        feature_inputs: dict[str, Any] | None = None,
     ) -> ModelOutput:
         """Run the decoder on ``input_ids`` (B, T).
 
@@ -133,6 +165,9 @@ class TransformerPlus(nn.Module):
         tokens (1) and padding (0) over the cached and new positions. ``attn_mask``
         (B, T, T), boolean, replaces the causal mask for packed sequences (see
         :func:`neurosym.data.pack_story`); it must never allow a later key.
+        ``feature_inputs`` carries batch extras that optional features read. The
+        returned loss is the language-model loss plus the features' weighted
+        auxiliary losses, which are also returned one by one.
         """
         batch, length = input_ids.shape
         past_length = past_key_values[0][0].shape[2] if past_key_values else 0
@@ -154,10 +189,11 @@ class TransformerPlus(nn.Module):
 
         x = self.embed(input_ids)
         internals = Internals() if return_internals else None
+        context = ForwardContext(inputs=dict(feature_inputs or {}), internals=internals, past_length=past_length)
         presents: list[KVPair] = []
         for index, block in enumerate(self.blocks):
             past = past_key_values[index] if past_key_values else None
-            x, present = block(x, positions, mask, past)
+            x, present = block(x, positions, mask, past, context)
             if use_cache:
                 presents.append(present)
             if internals is not None:
@@ -171,9 +207,12 @@ class TransformerPlus(nn.Module):
                 labels[:, 1:].reshape(-1),
                 ignore_index=IGNORE_INDEX,
             )
+            for aux in context.aux_losses.values():
+                loss = loss + aux
         return ModelOutput(
             logits=logits,
             loss=loss,
+            aux_losses=context.aux_losses,
             past_key_values=presents if use_cache else None,
             internals=internals,
         )

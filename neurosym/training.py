@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from neurosym.checkpoint import load_training_state, save_training_state
-from neurosym.data import MixtureSampler, collate_train
+from neurosym.data import MixtureSampler, collate_train, model_inputs
 from neurosym.device import autocast, resolve_device, resolve_precision
 from neurosym.errors import CheckpointError, ConfigError
 from neurosym.model import TransformerPlus
@@ -131,10 +131,9 @@ class Trainer:
         for micro in range(cfg.grad_accum):
             items = self.sampler.batch(self.step, micro, cfg.batch_size)
             batch = collate_train(items, self.tokenizer.pad_id, cfg.answer_loss_only)
-            batch = {k: v.to(self.device) for k, v in batch.items()}
+            batch = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             with autocast(self.device, self.precision):
-                output = self.model(batch["input_ids"], labels=batch["labels"], positions=batch.get("positions"),
-                                    attn_mask=batch.get("attn_mask"))
+                output = self.model(**model_inputs(batch))
             (output.loss / cfg.grad_accum).backward()
             total_loss += output.loss.item() / cfg.grad_accum
             tokens += batch["input_ids"].numel()
