@@ -257,6 +257,9 @@ class TransformerPlus(nn.Module):
         max_new_tokens = min(max_new_tokens, self.config.max_seq_len - input_ids.shape[1])
         if max_new_tokens <= 0:
             return input_ids.new_empty((batch, 0))
+        if not self.supports_cache:
+            return self._generate_without_cache(input_ids, attention_mask, max_new_tokens, stop, pad_id,
+                                                temperature, top_k, generator)
         output = self(input_ids, attention_mask=attention_mask, use_cache=True)
         past = output.past_key_values
         next_logits = output.logits[:, -1]
@@ -274,6 +277,42 @@ class TransformerPlus(nn.Module):
             output = self(token.unsqueeze(1), attention_mask=attention_mask, past_key_values=past, use_cache=True)
             past = output.past_key_values
             next_logits = output.logits[:, -1]
+        return torch.stack(new_tokens, dim=1)
+
+    @property
+    def supports_cache(self) -> bool:
+        """False when a block's feature keeps state the KV cache cannot carry.
+
+        Such a block sets ``supports_cache = False``; generation then recomputes the
+        whole sequence at every step, which is slower but exact.
+        """
+        return all(getattr(block, "supports_cache", True) for block in self.blocks)
+
+    def _generate_without_cache(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        max_new_tokens: int,
+        stop: torch.Tensor,
+        pad_id: int,
+        temperature: float,
+        top_k: int | None,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
+        batch = input_ids.shape[0]
+        finished = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
+        new_tokens = []
+        for _ in range(max_new_tokens):
+            next_logits = self(input_ids, attention_mask=attention_mask).logits[:, -1]
+            token = self._pick(next_logits, temperature, top_k, generator)
+            token = torch.where(finished, torch.full_like(token, pad_id), token)
+            new_tokens.append(token)
+            if stop.numel():
+                finished |= torch.isin(token, stop)
+            if bool(finished.all()):
+                break
+            input_ids = torch.cat((input_ids, token.unsqueeze(1)), dim=1)
+            attention_mask = torch.cat((attention_mask, torch.ones_like(token).unsqueeze(1)), dim=1)
         return torch.stack(new_tokens, dim=1)
 
     @staticmethod

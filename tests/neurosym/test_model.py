@@ -114,3 +114,15 @@ def test_internals_hold_one_state_per_layer(micro_model: TransformerPlus) -> Non
     output = micro_model(torch.randint(0, 50, (2, 6)), return_internals=True)
     assert len(output.internals.hidden_states) == 2
     assert output.internals.hidden_states[-1].shape == (2, 6, 32)
+
+
+def test_generation_without_cache_equals_cached(micro_model: TransformerPlus) -> None:
+    prompt = torch.tensor([[5, 6, 7, 8], [0, 0, 9, 10]])
+    mask = torch.tensor([[1, 1, 1, 1], [0, 0, 1, 1]])
+    cached = micro_model.generate(prompt, attention_mask=mask, max_new_tokens=6)
+    micro_model.blocks[0].supports_cache = False
+    try:
+        uncached = micro_model.generate(prompt, attention_mask=mask, max_new_tokens=6)
+    finally:
+        del micro_model.blocks[0].supports_cache
+    assert torch.equal(uncached, cached)
