@@ -39,6 +39,24 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _parse_feature(text: str) -> tuple[str, dict[str, Any]]:
+    """Read ``NAME`` or ``NAME=JSON-object`` for ``train --feature``."""
+    from neurosym.config import FEATURES
+
+    name, sep, raw = text.partition("=")
+    if name not in FEATURES:
+        raise argparse.ArgumentTypeError(f"unknown feature {name!r}; valid features: {', '.join(FEATURES)}")
+    if not sep:
+        return name, {}
+    try:
+        options = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"feature {name}: options {raw!r} are not valid JSON ({exc})") from exc
+    if not isinstance(options, dict):
+        raise argparse.ArgumentTypeError(f"feature {name}: options must be a JSON object, got {raw!r}")
+    return name, options
+
+
 def _binding_value(text: str) -> object:
     """Read an integer, a fraction p/q or, failing both, keep the text as a string."""
     from fractions import Fraction
@@ -90,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="knobs", action="append", type=_parse_pair, default=[], metavar="KNOB=VALUE",
                    help="difficulty knob applied to every task that has it (repeatable)")
     p.add_argument("--max-seq-len", type=_positive_int, help="model context window in tokens (default 512)")
+    p.add_argument("--feature", dest="features", action="append", type=_parse_feature, default=[],
+                   metavar="NAME[=JSON]",
+                   help="switch on an optional model feature, e.g. --feature slots or "
+                        "--feature 'slots={\"layers\": [1, 3]}' (repeatable; see ModelConfig)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--precision", default="auto", help="auto, fp32, bf16 or fp16 (default auto)")
@@ -214,7 +236,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     unused = set(knobs) - {k for spec in specs for k in spec.difficulty}
     if unused:
         raise NeurosymError(f"no chosen task has the knob(s) {sorted(unused)}; see `neurosym tasks`")
-    preset(args.preset, vocab_size=1)  # reject a bad preset, device or precision before any data work
+    overrides: dict[str, Any] = dict(args.features)
+    if args.max_seq_len:
+        overrides["max_seq_len"] = args.max_seq_len
+    # reject a bad preset, feature, device or precision before any data work
+    preset(args.preset, vocab_size=1, **overrides)
     resolve_precision(args.precision, resolve_device(args.device))
     _check_run_folder(Path(args.out), args.resume, [spec.name for spec in specs])
     config = TrainConfig(
@@ -222,7 +248,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         warmup_steps=args.warmup, eval_every=args.eval_every, seed=args.seed, device=args.device,
         precision=args.precision, answer_loss_only=args.loss_on == "answer",
     )
-    overrides = {"max_seq_len": args.max_seq_len} if args.max_seq_len else {}
     result = train_run(specs, args.out, model_preset=args.preset, model_overrides=overrides,
                        train_config=config, resume=args.resume, evaluate_after=args.eval, mode=args.mode,
                        pack=args.pack, valid_examples=args.valid_examples)

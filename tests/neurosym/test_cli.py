@@ -166,3 +166,15 @@ def test_bad_output_path_is_one_line_error(tmp_path: Path, capsys) -> None:
     blocker.write_text("x")
     assert main(["generate", "arithmetic.add", "-n", "1", "--out", str(blocker / "x.jsonl")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_train_unknown_feature_exits_2(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--task", "episodic.location", "--feature", "wings", "--out", str(tmp_path / "r")])
+    assert exit_info.value.code == 2
+
+
+def test_train_feature_with_bad_layer_exits_2(tmp_path: Path, capsys) -> None:
+    args = ["train", "--task", "episodic.location", "--feature", 'slots={"layers": [9]}', "--out", str(tmp_path / "r")]
+    assert main(args) == 2
+    assert "slots.layers has indices [9]" in capsys.readouterr().err
