@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="knobs", action="append", type=_parse_pair, default=[], metavar="KNOB=VALUE",
                    help="difficulty knob applied to every task that has it (repeatable)")
     p.add_argument("--max-seq-len", type=_positive_int, help="model context window in tokens (default 512)")
+    p.add_argument("--mlp", choices=["swiglu", "relu"],
+                   help="MLP kind (default swiglu); relu gives exactly sparse activations for knn_mlp")
     p.add_argument("--feature", dest="features", action="append", type=_parse_feature, default=[],
                    metavar="NAME[=JSON]",
                    help="switch on an optional model feature, e.g. --feature slots or "
@@ -168,6 +170,43 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--kinds", nargs="+", default=["flat", "hnsw", "ivf"], help="index kinds (default all)")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
     b.set_defaults(handler=cmd_bench_memory)
+
+    b = bench.add_parser("knn", help="kNN attention decode step and kNN MLP against dense, with recall and error")
+    b.add_argument("--checkpoint", help="checkpoint whose keys and queries kNN attention is measured on "
+                                        "(default: train a tiny model for --train-steps steps)")
+    b.add_argument("--task", default="episodic.location", help="task whose stories fill the context")
+    b.add_argument("--contexts", type=_positive_int, nargs="+", default=[4096, 16384, 65536],
+                   help="context lengths in tokens (default 4096 16384 65536)")
+    b.add_argument("--k", type=_positive_int, default=32, help="keys retrieved per query (default 32)")
+    b.add_argument("--window", type=_positive_int, default=64, help="local window (default 64)")
+    b.add_argument("--kinds", nargs="+", default=["hnsw", "ivf"], help="index kinds (default hnsw ivf)")
+    b.add_argument("--queries", type=_positive_int, default=32, help="decode steps timed per context (default 32)")
+    b.add_argument("--train-steps", type=_positive_int, default=150, help="steps of the tiny model trained "
+                                                                          "when no --checkpoint (default 150)")
+    b.add_argument("--neurons", type=_positive_int, nargs="+", default=[16384, 262144],
+                   help="kNN MLP widths, perfect squares (default 16384 262144)")
+    b.add_argument("--d-model", type=_positive_int, default=1024, help="kNN MLP model width (default 1024)")
+    b.add_argument("--fraction", type=float, default=0.1, help="kNN MLP neurons kept (default 0.1)")
+    b.add_argument("--skip", choices=["attention", "mlp"], help="leave out one part")
+    b.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    b.set_defaults(handler=cmd_bench_knn)
+
+    p = sub.add_parser("analyze", help="measure properties of a trained model")
+    analyze = p.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
+    a = analyze.add_parser("sparsity", help="attention top-k mass, MLP activation sparsity, layer similarity")
+    a.add_argument("--checkpoint", required=True, help="checkpoint folder or run folder")
+    a.add_argument("--task", required=True, help="task whose prompts are fed to the model")
+    a.add_argument("-n", type=_positive_int, default=200, help="number of prompts (default 200)")
+    a.add_argument("--split", default="test",
+                   help="split or evaluation split of the task, e.g. test_long (default test)")
+    a.add_argument("--seed", type=int, default=0, help="seed of generated examples (default 0)")
+    a.add_argument("--data-dir", help="folder of public data files (or set NEUROSYM_DATA)")
+    a.add_argument("--swiglu-threshold", type=float, default=0.01,
+                   help="SwiGLU neuron counts as active above this fraction of the token's largest |a| (default 0.01)")
+    a.add_argument("--plot", help="write a PNG plot to this path (needs matplotlib: neurosym[plot])")
+    a.add_argument("--json", nargs="?", const="-", metavar="PATH",
+                   help="print JSON instead of the table, or write it to PATH")
+    a.set_defaults(handler=cmd_analyze_sparsity)
 
     p = sub.add_parser("exec", help="run a program with the symbolic executor")
     p.add_argument("program", help='S-expression program, e.g. "(add 2 3)"; - reads it from standard input')
@@ -239,6 +278,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = dict(args.features)
     if args.max_seq_len:
         overrides["max_seq_len"] = args.max_seq_len
+    if args.mlp:
+        overrides["mlp"] = args.mlp
     # reject a bad preset, feature, device or precision before any data work
     preset(args.preset, vocab_size=1, **overrides)
     resolve_precision(args.precision, resolve_device(args.device))
@@ -355,6 +396,57 @@ def _format_memory_result(result: dict[str, Any]) -> str:
             f"{row['search_p99_ms']:>8.3f} {row['recall_at_k']:>9.3f} {row['reopen_s']:>9.2f}"
         )
     return "\n".join(lines)
+
+
+def cmd_analyze_sparsity(args: argparse.Namespace) -> int:
+    from neurosym.analysis import analyze_sparsity, plot_sparsity
+    from neurosym.checkpoint import load_pretrained, load_tokenizer, resolve_checkpoint_dir
+    from neurosym.tasks import get_task
+
+    task = get_task(args.task)
+    directory = resolve_checkpoint_dir(args.checkpoint)
+    model = load_pretrained(directory)
+    tokenizer = load_tokenizer(directory)
+    split, knobs = args.split, {}
+    if split in task.eval_splits:  # an evaluation label such as test_long: its split and knob overrides
+        split, knobs = task.eval_splits[split]
+    examples = task.examples(split, n=args.n, seed=args.seed, data_dir=args.data_dir, **knobs)
+    report = analyze_sparsity(model, tokenizer, examples, checkpoint=str(directory), task=args.task,
+                              swiglu_threshold=args.swiglu_threshold)
+    if args.json == "-":
+        print(report.to_json())
+    else:
+        print(report.to_table())
+        if args.json:
+            Path(args.json).write_text(report.to_json() + "\n", encoding="utf-8")
+            print(f"JSON: {args.json}", file=sys.stderr)
+    if args.plot:
+        print(f"plot: {plot_sparsity(report, args.plot)}", file=sys.stderr)
+    return 0
+
+
+def cmd_bench_knn(args: argparse.Namespace) -> int:
+    from neurosym.knn import (
+        bench_knn_attention,
+        bench_knn_mlp,
+        format_attention_bench,
+        format_mlp_bench,
+    )
+
+    results: dict[str, Any] = {}
+    if args.skip != "attention":
+        results["attention"] = bench_knn_attention(
+            checkpoint=args.checkpoint, task=args.task, contexts=args.contexts, k=args.k, window=args.window,
+            kinds=args.kinds, n_queries=args.queries, train_steps=args.train_steps)
+        if not args.json:
+            print(format_attention_bench(results["attention"]), flush=True)
+    if args.skip != "mlp":
+        results["mlp"] = bench_knn_mlp(neurons=args.neurons, d_model=args.d_model, fraction=args.fraction)
+        if not args.json:
+            print(format_mlp_bench(results["mlp"]))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
 
 
 def cmd_exec(args: argparse.Namespace) -> int:

@@ -54,18 +54,90 @@ class MemoryReaderConfig(FeatureConfig):
     name: ClassVar[str] = "memory"
 
 
+KNNIndexKind = Literal["exact", "hnsw", "ivf"]
+KNN_INDEX_KINDS: tuple[str, ...] = get_args(KNNIndexKind)
+
+
 @dataclass
 class KNNAttentionConfig(FeatureConfig):
-    """Top-k plus local-window attention (see ``neurosym.layers.knn_attention``)."""
+    """Top-k plus local-window attention (see ``neurosym.layers.knn_attention``).
+
+    Each query attends to the ``window`` most recent keys (itself included) and to the
+    ``k`` best-scoring older keys. Decoding finds those in a faiss index of kind
+    ``index`` per layer, sequence and head: ``exact`` (flat inner product), ``hnsw``
+    (graph with ``hnsw_m`` links, searched with ``ef_search``) or ``ivf`` (inverted
+    lists: ``ivf_nlist`` cells trained once the cache holds ``ivf_nlist * 39`` keys,
+    ``ivf_nprobe`` of them searched; a flat index serves until then).
+    """
 
     name: ClassVar[str] = "knn_attention"
+    k: int = 32
+    window: int = 64
+    index: KNNIndexKind = "exact"
+    hnsw_m: int = 16
+    ef_search: int = 64
+    ivf_nlist: int = 64
+    ivf_nprobe: int = 8
+
+    def check(self, config: ModelConfig) -> None:
+        super().check(config)
+        for field_name in ("k", "hnsw_m", "ef_search", "ivf_nlist", "ivf_nprobe"):
+            value = getattr(self, field_name)
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"knn_attention.{field_name} must be a positive integer, got {value!r}")
+        if not isinstance(self.window, int) or self.window < 1:
+            raise ConfigError(f"knn_attention.window must be an integer >= 1 (the query itself), got {self.window!r}")
+        if self.index not in KNN_INDEX_KINDS:
+            raise ConfigError(f"unknown knn_attention.index {self.index!r}; valid kinds: {', '.join(KNN_INDEX_KINDS)}")
+
+
+KNNMLPBackend = Literal["exact", "product_keys", "faiss"]
+KNN_MLP_BACKENDS: tuple[str, ...] = get_args(KNNMLPBackend)
 
 
 @dataclass
 class KNNMLPConfig(FeatureConfig):
-    """MLP that computes only its top-k neurons (see ``neurosym.layers.knn_mlp``)."""
+    """ReLU MLP that computes only its top-k neurons (see ``neurosym.layers.knn_mlp``).
+
+    Give ``k`` (neurons per token) or ``fraction`` (of the hidden width; used when
+    ``k`` is None). ``backend`` picks how inference finds them: ``exact`` scores every
+    neuron, ``faiss`` searches an HNSW index over the rows of W_in (the reference), and
+    ``product_keys`` stores W_in as two sub-key tables of ``sqrt(d_ff)`` rows each
+    (Lample et al. 2019) so that the exact top-k costs O(sqrt(d_ff) d + k log k);
+    it needs ``d_ff`` to be a perfect square and its own weights (no dense ``up``).
+    Training always uses exact top-k masking. The blocks it applies to use a ReLU MLP
+    whatever ``ModelConfig.mlp`` says, so that the retrieved neurons are the active
+    ones; a SwiGLU checkpoint therefore does not load into them.
+    """
 
     name: ClassVar[str] = "knn_mlp"
+    k: int | None = None
+    fraction: float = 0.1
+    backend: KNNMLPBackend = "exact"
+    hnsw_m: int = 32
+    ef_search: int = 128
+
+    def check(self, config: ModelConfig) -> None:
+        super().check(config)
+        if self.k is not None and (not isinstance(self.k, int) or self.k <= 0):
+            raise ConfigError(f"knn_mlp.k must be a positive integer or None, got {self.k!r}")
+        if self.k is None and not 0.0 < self.fraction <= 1.0:
+            raise ConfigError(f"knn_mlp.fraction must be in (0, 1], got {self.fraction!r}")
+        if self.backend not in KNN_MLP_BACKENDS:
+            raise ConfigError(f"unknown knn_mlp.backend {self.backend!r}; valid backends: {', '.join(KNN_MLP_BACKENDS)}")
+        if self.backend == "product_keys":
+            side = int(round(config.hidden_dim ** 0.5))
+            if side * side != config.hidden_dim:
+                raise ConfigError(
+                    f"knn_mlp backend product_keys needs d_ff to be a perfect square, got {config.hidden_dim}; "
+                    f"set d_ff={side * side} or {(side + 1) ** 2}"
+                )
+
+    def neurons(self, hidden: int) -> int:
+        """Neurons kept per token for an MLP of ``hidden`` neurons."""
+        if self.k is not None:
+            return min(self.k, hidden)
+        return max(1, min(hidden, int(round(self.fraction * hidden))))
 
 
 @dataclass

@@ -79,9 +79,19 @@ class Block(nn.Module):
         super().__init__()
         self.index = index
         self.attn_norm = RMSNorm(config.d_model, config.norm_eps)
-        self.attn = CausalSelfAttention(config, rope)
+        if config.knn_attention is not None and config.knn_attention.applies_to(index):
+            from neurosym.layers.knn_attention import KNNAttention
+
+            self.attn = KNNAttention(config, rope)
+        else:
+            self.attn = CausalSelfAttention(config, rope)
         self.mlp_norm = RMSNorm(config.d_model, config.norm_eps)
-        self.mlp = build_mlp(config)
+        if config.knn_mlp is not None and config.knn_mlp.applies_to(index):
+            from neurosym.layers.knn_mlp import build_knn_mlp
+
+            self.mlp = build_knn_mlp(config)
+        else:
+            self.mlp = build_mlp(config)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(
