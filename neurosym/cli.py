@@ -140,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", action="append", choices=["neural", "program", "tool"],
                    help="inference mode, repeatable to compare modes on the same items (default: the training mode)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--feature", dest="features", action="append", type=_parse_feature, default=[],
+                   metavar="NAME[=JSON]",
+                   help="switch a feature on for this evaluation with the checkpoint's weights, e.g. "
+                        "--feature 'knn_attention={\"k\": 32}' (repeatable)")
     p.set_defaults(handler=cmd_eval)
 
     p = sub.add_parser("bench", help="speed benchmarks (training speeds as ratios to a baseline in the same process)")
@@ -180,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--k", type=_positive_int, default=32, help="keys retrieved per query (default 32)")
     b.add_argument("--window", type=_positive_int, default=64, help="local window (default 64)")
     b.add_argument("--kinds", nargs="+", default=["hnsw", "ivf"], help="index kinds (default hnsw ivf)")
+    b.add_argument("--tails", nargs="+", choices=["none", "taylor"], default=["none", "taylor"],
+                   help="how keys outside top-k and window count: dropped or Taylor sums (default both)")
     b.add_argument("--queries", type=_positive_int, default=32, help="decode steps timed per context (default 32)")
     b.add_argument("--train-steps", type=_positive_int, default=150, help="steps of the tiny model trained "
                                                                           "when no --checkpoint (default 150)")
@@ -329,7 +335,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         specs = [TaskSpec(**{**r, "data_dir": args.data_dir}) for r in load_run_info(directory).get("tasks", [])] or None
     report = evaluate_checkpoint(directory, specs, n=args.n, seed=args.seed, device=args.device, progress=True,
-                                 modes=args.mode)
+                                 modes=args.mode, features=dict(args.features) or None)
     if args.out:
         out = Path(args.out)
     elif directory.name in ("best", "last"):
@@ -437,7 +443,7 @@ def cmd_bench_knn(args: argparse.Namespace) -> int:
     if args.skip != "attention":
         results["attention"] = bench_knn_attention(
             checkpoint=args.checkpoint, task=args.task, contexts=args.contexts, k=args.k, window=args.window,
-            kinds=args.kinds, n_queries=args.queries, train_steps=args.train_steps)
+            kinds=args.kinds, n_queries=args.queries, train_steps=args.train_steps, tails=args.tails)
         if not args.json:
             print(format_attention_bench(results["attention"]), flush=True)
     if args.skip != "mlp":

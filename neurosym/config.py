@@ -56,6 +56,8 @@ class MemoryReaderConfig(FeatureConfig):
 
 KNNIndexKind = Literal["exact", "hnsw", "ivf"]
 KNN_INDEX_KINDS: tuple[str, ...] = get_args(KNNIndexKind)
+KNNTail = Literal["none", "taylor"]
+KNN_TAILS: tuple[str, ...] = get_args(KNNTail)
 
 
 @dataclass
@@ -67,7 +69,10 @@ class KNNAttentionConfig(FeatureConfig):
     ``index`` per layer, sequence and head: ``exact`` (flat inner product), ``hnsw``
     (graph with ``hnsw_m`` links, searched with ``ef_search``) or ``ivf`` (inverted
     lists: ``ivf_nlist`` cells trained once the cache holds ``ivf_nlist * 39`` keys,
-    ``ivf_nprobe`` of them searched; a flat index serves until then).
+    ``ivf_nprobe`` of them searched; a flat index serves until then). ``tail`` adds
+    the keys neither retrieved nor in the window: ``none`` drops them, ``taylor``
+    weighs them by a second-order Taylor expansion of exp around their mean key,
+    kept as running moments so that decoding cost stays independent of the context.
     """
 
     name: ClassVar[str] = "knn_attention"
@@ -78,6 +83,7 @@ class KNNAttentionConfig(FeatureConfig):
     ef_search: int = 64
     ivf_nlist: int = 64
     ivf_nprobe: int = 8
+    tail: KNNTail = "none"
 
     def check(self, config: ModelConfig) -> None:
         super().check(config)
@@ -89,6 +95,8 @@ class KNNAttentionConfig(FeatureConfig):
             raise ConfigError(f"knn_attention.window must be an integer >= 1 (the query itself), got {self.window!r}")
         if self.index not in KNN_INDEX_KINDS:
             raise ConfigError(f"unknown knn_attention.index {self.index!r}; valid kinds: {', '.join(KNN_INDEX_KINDS)}")
+        if self.tail not in KNN_TAILS:
+            raise ConfigError(f"unknown knn_attention.tail {self.tail!r}; valid values: {', '.join(KNN_TAILS)}")
 
 
 KNNMLPBackend = Literal["exact", "product_keys", "faiss"]

@@ -21,12 +21,7 @@ from tqdm.auto import tqdm
 from neurosym.config import KNNAttentionConfig, KNNMLPConfig, ModelConfig
 from neurosym.data import encode_prompt
 from neurosym.errors import CheckpointError
-from neurosym.layers.knn_attention import (
-    decode_ids,
-    extend_key_indexes,
-    new_key_index,
-    sparse_attend,
-)
+from neurosym.layers.knn_attention import DecodeIndex, decode_ids
 from neurosym.layers.knn_mlp import KNNMLP, ProductKeyMLP, exact_top_k, top_k_recall
 from neurosym.layers.rope import RotaryEmbedding
 from neurosym.model import TransformerPlus
@@ -137,6 +132,7 @@ def bench_knn_attention(
     n_queries: int = 32,
     train_steps: int = 150,
     seed: int = 0,
+    tails: list[str] | None = None,
 ) -> dict[str, Any]:
     """Time one decode step of kNN attention against dense attention at growing contexts.
 
@@ -144,6 +140,7 @@ def bench_knn_attention(
     a KV cache: it is extended to each context, then ``n_queries`` decode steps run,
     each adding the key that leaves the window, searching, and attending to the
     retrieved keys plus the window. Dense attention runs on the same query and keys.
+    Each ``tails`` entry (default none and taylor) is a separate row.
     """
     from neurosym.tasks import get_task
 
@@ -157,10 +154,12 @@ def bench_knn_attention(
     scale = model.config.head_dim ** -0.5
     rows = []
     for kind in kinds:
-        # IVF cells trained once 128 * 39 keys are cached; shorter caches are searched flat.
-        config = KNNAttentionConfig(k=k, window=window, index=kind, ivf_nlist=128, ivf_nprobe=8)
-        for layer_index, layer in enumerate(layers):
-            rows += _bench_layer(layer, layer_index, kind, config, contexts, n_queries, scale)
+        for tail in tails or ["none", "taylor"]:
+            # IVF cells are trained once 128 * 39 keys are cached; shorter caches are searched flat.
+            config = KNNAttentionConfig(k=k, window=window, index=kind, ivf_nlist=128, ivf_nprobe=8, tail=tail)
+            label = kind if tail == "none" else f"{kind}+{tail}"
+            for layer_index, layer in enumerate(layers):
+                rows += _bench_layer(layer, layer_index, label, config, contexts, n_queries, scale)
     result: dict[str, Any] = {"checkpoint": where, "task": task, "k": k, "window": window, "rows": rows,
                               "n_heads": model.config.n_heads, "head_dim": model.config.head_dim,
                               "queries": n_queries, "contexts": contexts}
@@ -174,16 +173,13 @@ def _bench_layer(
 ) -> list[dict[str, Any]]:
     keys, values, queries = layer["k"].unsqueeze(0), layer["v"].unsqueeze(0), layer["q"].unsqueeze(0)  # (1, H, L, hd)
     heads = keys.shape[1]
-    indexes = [[new_key_index(keys.shape[-1], config) for _ in range(heads)]]
-    indexed = 0
+    state = DecodeIndex(config, 1, heads, keys.shape[-1], keys.device)
     rows = []
     for context in contexts:
         first = context - n_queries  # decode steps at positions first .. context - 1
-        older = max(0, first - config.window)
         build_start = time.perf_counter()
-        extend_key_indexes(indexes, keys, indexed, older)
+        state.extend(keys, values, max(0, first - config.window), None)
         build_s = time.perf_counter() - build_start
-        indexed = older
         knn_times, dense_times, errors, recalls, masses = [], [], [], [], []
         for position in range(first, context):
             length = position + 1
@@ -193,13 +189,10 @@ def _bench_layer(
             dense = F.scaled_dot_product_attention(q.unsqueeze(2), k_all, v_all).squeeze(2)
             dense_times.append(time.perf_counter() - start)
             start = time.perf_counter()
-            older_now = max(0, length - config.window)
-            if older_now > indexed:
-                extend_key_indexes(indexes, keys, indexed, older_now)
-                indexed = older_now
-            ids = decode_ids(q, indexes, length, config, None)
-            approx = sparse_attend(q, k_all, v_all, ids, scale)
+            approx = state.attend(q, k_all, v_all, scale, None)
             knn_times.append(time.perf_counter() - start)
+            older_now = state.count
+            ids = decode_ids(q, state.indexes, length, config, None)
             errors.append(float((approx - dense).norm() / dense.norm()))
             scores = torch.einsum("bhd,bhsd->bhs", q, k_all) * scale
             weights = scores.softmax(-1)
@@ -248,19 +241,19 @@ def format_attention_bench(result: dict[str, Any]) -> str:
         f"{result['n_heads']} heads of {result['head_dim']}, k={result['k']} + window {result['window']}, "
         f"median of {result['queries']} steps, mean over layers",
     ]
-    header = (f"{'index':<6} {'context':>8} {'dense ms':>9} {'knn ms':>8} {'speedup':>8} {'rel err':>8} "
+    header = (f"{'index':<12} {'context':>8} {'dense ms':>9} {'knn ms':>8} {'speedup':>8} {'rel err':>8} "
               f"{'max err':>8} {'recall':>7} {'mass':>6}")
     lines += [header, "-" * len(header)]
     for entry in result["summary"]:
         for context, row in entry["contexts"].items():
             recall = "-" if row["recall_at_k"] is None else f"{row['recall_at_k']:.3f}"
             lines.append(
-                f"{entry['kind']:<6} {context:>8} {row['dense_ms']:>9.3f} {row['knn_ms']:>8.3f} "
+                f"{entry['kind']:<12} {context:>8} {row['dense_ms']:>9.3f} {row['knn_ms']:>8.3f} "
                 f"{row['speedup']:>7.1f}x {row['rel_error']:>8.4f} {row['max_layer_error']:>8.4f} "
                 f"{recall:>7} {row['mass_covered']:>6.3f}"
             )
         contexts = list(entry["contexts"])
-        lines.append(f"{entry['kind']:<6} growth {contexts[0]} -> {contexts[-1]}: dense {entry['dense_growth']:.1f}x, "
+        lines.append(f"{entry['kind']:<12} growth {contexts[0]} -> {contexts[-1]}: dense {entry['dense_growth']:.1f}x, "
                      f"knn {entry['knn_growth']:.1f}x")
     return "\n".join(lines)
 
@@ -287,7 +280,7 @@ def bench_knn_mlp(
 @torch.no_grad()
 def _bench_mlp_width(hidden: int, d_model: int, fraction: float, rounds: int, n_tokens: int) -> dict[str, Any]:
     keyed = ProductKeyMLP(d_model, hidden, KNNMLPConfig(fraction=fraction, backend="product_keys")).eval()
-    reference = KNNMLP(d_model, hidden, KNNMLPConfig(fraction=fraction, backend="faiss")).eval()
+    reference = KNNMLP(d_model, hidden, KNNMLPConfig(fraction=fraction, backend="faiss", hnsw_m=16)).eval()
     reference.up.weight.copy_(keyed.dense_weight())
     reference.down.weight = keyed.down.weight
     w_in, w_out = reference.up.weight.detach(), keyed.down.weight.detach()

@@ -231,14 +231,20 @@ def evaluate_checkpoint(
     batch_size: int = 128,
     progress: bool = False,
     modes: list[str] | None = None,
+    features: dict[str, Any] | None = None,
 ) -> SuiteReport:
     """Evaluate a checkpoint on every evaluation split of ``specs`` (default: its training tasks).
 
     ``modes`` lists the inference modes to report side by side on the same items
-    (default: the mode the checkpoint was trained in).
+    (default: the mode the checkpoint was trained in). ``features`` switches optional
+    features on for this evaluation only (see :func:`neurosym.knn.with_features`).
     """
     directory = resolve_checkpoint_dir(checkpoint)
     model = load_pretrained(directory).to(resolve_device(device))
+    if features:
+        from neurosym.knn import with_features
+
+        model = with_features(model, features)
     tokenizer = load_tokenizer(directory)
     run_info = load_run_info(directory)
     modes = modes or [run_info.get("mode", "neural")]

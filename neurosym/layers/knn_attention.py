@@ -10,7 +10,10 @@ and O(i) = {j : j <= i - window} the older keys. The layer computes
     y_i  = sum_{j in A(i)} softmax_j(q_i . k_j / sqrt(hd)) v_j
 
 Training and prefill find top_k exactly in torch (the selected scores keep their
-gradients). Decoding keeps the older keys of every sequence and head in a faiss
+gradients). With ``tail="taylor"`` the remaining older keys T(i) also count, each with
+weight exp(s_c) (1 + t + t^2/2), t = s - s_c, a second-order Taylor expansion of
+exp(s) around the score s_c of their mean key; decoding gets these sums from running
+moments of the keys in O(hd^3) per head (the idea of Taylor linear attention). Decoding keeps the older keys of every sequence and head in a faiss
 index (exact, HNSW or IVF) that follows the KV cache: it is dropped when a forward
 call starts without a cache, and each decode step adds the keys that have just left
 the window. With k + window >= S, A(i) holds every key and the layer equals dense
@@ -121,16 +124,129 @@ def retrieve_older(
 
 
 def sparse_attend(
-    q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, ids: torch.Tensor, scale: float
+    q: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    ids: torch.Tensor,
+    scale: float,
+    tail: TailSums | None = None,
 ) -> torch.Tensor:
-    """Attend from ``q`` (B, H, hd) to the keys named by ``ids`` (B, H, K), -1 skipped; (B, H, hd)."""
+    """Attend from ``q`` (B, H, hd) to the keys named by ``ids`` (B, H, K), -1 skipped; (B, H, hd).
+
+    With ``tail``, the keys not named join the softmax through their Taylor sums.
+    """
     valid = ids >= 0
     index = ids.clamp(min=0).unsqueeze(-1).expand(-1, -1, -1, keys.shape[-1])  # (B, H, K, hd)
     chosen_k = keys.gather(2, index)
     chosen_v = values.gather(2, index)
     scores = torch.einsum("bhd,bhkd->bhk", q, chosen_k) * scale
-    weights = F.softmax(scores.masked_fill(~valid, float("-inf")), dim=-1)
-    return torch.einsum("bhk,bhkd->bhd", weights, chosen_v)
+    scores = scores.masked_fill(~valid, float("-inf"))
+    if tail is None:
+        return torch.einsum("bhk,bhkd->bhd", F.softmax(scores, dim=-1), chosen_v)
+    scores = scores.double()
+    shift = torch.maximum(scores.amax(-1), tail.center_score)  # (B, H)
+    exact = torch.exp(scores - shift.unsqueeze(-1))
+    tail_scale = torch.exp(tail.center_score - shift)
+    numerator = torch.einsum("bhk,bhkd->bhd", exact, chosen_v.double()) + tail_scale.unsqueeze(-1) * tail.numerator
+    denominator = exact.sum(-1) + tail_scale * tail.denominator
+    return (numerator / denominator.unsqueeze(-1)).to(q.dtype)
+
+
+def taylor_tail_logits(
+    scores: torch.Tensor, q: torch.Tensor, keys: torch.Tensor, tail: torch.Tensor, scale: float
+) -> torch.Tensor:
+    """Logits (B, H, T, S) that give each tail key the weight exp(s_c) (1 + t + t^2 / 2).
+
+    ``tail`` marks, per query, the allowed keys that are neither retrieved nor in the
+    window; c is their mean key, s_c = q . c * scale and t = s - s_c. The polynomial is
+    positive for every t, so its logarithm exists. Other entries are -inf.
+    """
+    count = tail.sum(-1, keepdim=True).clamp(min=1)
+    center = torch.matmul(tail.to(keys.dtype), keys) / count  # (B, H, T, hd)
+    center_score = (q * center).sum(-1, keepdim=True) * scale
+    offset = scores - center_score
+    logits = center_score + torch.log1p(offset + 0.5 * offset * offset)
+    return logits.masked_fill(~tail, float("-inf"))
+
+
+@dataclass
+class TailSums:
+    """Taylor sums over one decode step's tail keys, per sequence and head (float64).
+
+    With t_j = q . (k_j - c) * scale: ``denominator`` = sum_j (1 + t_j + t_j^2 / 2),
+    ``numerator`` = sum_j (1 + t_j + t_j^2 / 2) v_j, both to be multiplied by
+    exp(``center_score``).
+    """
+
+    numerator: torch.Tensor  # (B, H, hd)
+    denominator: torch.Tensor  # (B, H)
+    center_score: torch.Tensor  # (B, H)
+
+
+class TaylorMoments:
+    """Running moments of the older keys and values, per sequence and head, in float64.
+
+    Holds n, sum k, sum k k^T, sum v, sum k v^T and sum (k k^T) v, so the Taylor sums
+    of any tail (all older keys minus the retrieved ones) around any centre cost
+    O(hd^3) per head, independent of how many keys there are.
+    """
+
+    BLOCK = 1024  # keys per update, bounding the (n, hd^2) outer-product buffer
+
+    def __init__(self, batch: int, heads: int, dim: int, device: torch.device) -> None:
+        def zeros(*shape: int) -> torch.Tensor:
+            return torch.zeros(batch, heads, *shape, dtype=torch.float64, device=device)
+
+        self.count = zeros()
+        self.key_sum, self.key_outer = zeros(dim), zeros(dim, dim)
+        self.value_sum, self.key_value = zeros(dim), zeros(dim, dim)
+        self.key_key_value = zeros(dim * dim, dim)
+
+    def add(self, keys: torch.Tensor, values: torch.Tensor, weight: torch.Tensor | None = None) -> None:
+        """Add ``keys`` and ``values`` (B, H, n, hd); ``weight`` (B, n) zeroes padding out."""
+        for start in range(0, keys.shape[2], self.BLOCK):
+            k = keys[:, :, start : start + self.BLOCK].double()
+            v = values[:, :, start : start + self.BLOCK].double()
+            if weight is None:
+                self.count += k.shape[2]
+            else:
+                w = weight[:, start : start + self.BLOCK].double()
+                k, v = k * w[:, None, :, None], v * w[:, None, :, None]
+                self.count += w.sum(-1, keepdim=True)
+            self.key_sum += k.sum(2)
+            self.key_outer += k.transpose(-1, -2) @ k
+            self.value_sum += v.sum(2)
+            self.key_value += k.transpose(-1, -2) @ v
+            outer = (k.unsqueeze(-1) * k.unsqueeze(-2)).flatten(-2)  # (B, H, n, hd^2)
+            self.key_key_value += outer.transpose(-1, -2) @ v
+
+    def tail(self, a: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, valid: torch.Tensor) -> TailSums:
+        """Taylor sums of all older keys except the retrieved ``keys``/``values`` (B, H, K, hd).
+
+        ``a`` is the scaled query (B, H, hd); ``valid`` (B, H, K) marks real retrievals.
+        """
+        a = a.double()
+        mask = valid.double().unsqueeze(-1)
+        rk, rv = keys.double() * mask, values.double() * mask
+        count = self.count - valid.sum(-1)
+        key_sum = self.key_sum - rk.sum(2)
+        center_score = (a * key_sum).sum(-1) / count.clamp(min=1)
+        p = torch.einsum("bhkd,bhd->bhk", rk, a)  # retrieved keys' scores, 0 where not valid
+        sum_p = (a * key_sum).sum(-1)
+        sum_p2 = torch.einsum("bhi,bhij,bhj->bh", a, self.key_outer, a) - (p * p).sum(-1)
+        sum_v = self.value_sum - rv.sum(2)
+        sum_pv = torch.einsum("bhi,bhil->bhl", a, self.key_value) - torch.einsum("bhk,bhkd->bhd", p, rv)
+        outer = (a.unsqueeze(-1) * a.unsqueeze(-2)).flatten(-2)
+        sum_p2v = torch.einsum("bhm,bhml->bhl", outer, self.key_key_value) - torch.einsum("bhk,bhkd->bhd", p * p, rv)
+        c = center_score
+        sum_t = sum_p - count * c
+        sum_t2 = sum_p2 - 2 * c * sum_p + count * c * c
+        sum_tv = sum_pv - c.unsqueeze(-1) * sum_v
+        sum_t2v = sum_p2v - 2 * c.unsqueeze(-1) * sum_pv + (c * c).unsqueeze(-1) * sum_v
+        empty = count <= 0
+        denominator = (count + sum_t + 0.5 * sum_t2).masked_fill(empty, 0.0)
+        numerator = (sum_v + sum_tv + 0.5 * sum_t2v).masked_fill(empty.unsqueeze(-1), 0.0)
+        return TailSums(numerator, denominator, c)
 
 
 def decode_ids(
@@ -150,6 +266,46 @@ def decode_ids(
     return torch.cat((retrieved, window), dim=-1)
 
 
+class DecodeIndex:
+    """Side state of one kNN attention layer while decoding with a KV cache.
+
+    Holds a faiss index per sequence and head of the keys older than the window (and,
+    with ``tail="taylor"``, their running moments); ``count`` keys are in it.
+    """
+
+    def __init__(self, config: KNNAttentionConfig, batch: int, heads: int, head_dim: int,
+                 device: torch.device) -> None:
+        self.config = config
+        self.batch = batch
+        self.indexes = [[new_key_index(head_dim, config) for _ in range(heads)] for _ in range(batch)]
+        self.moments = TaylorMoments(batch, heads, head_dim, device) if config.tail == "taylor" else None
+        self.count = 0
+
+    def extend(self, keys: torch.Tensor, values: torch.Tensor, stop: int, allowed: torch.Tensor | None) -> None:
+        """Add keys ``count .. stop - 1`` of the cache ``keys``/``values`` (B, H, S, hd)."""
+        if stop <= self.count:
+            return
+        extend_key_indexes(self.indexes, keys, self.count, stop)
+        if self.moments is not None:
+            weight = None if allowed is None else allowed[:, self.count : stop]
+            self.moments.add(keys[:, :, self.count : stop], values[:, :, self.count : stop], weight)
+        self.count = stop
+
+    def attend(
+        self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scale: float, allowed: torch.Tensor | None
+    ) -> torch.Tensor:
+        """One decode step: (B, H, hd) queries against the cache (B, H, S, hd); ``allowed`` (B, S) or None."""
+        length = keys.shape[2]
+        self.extend(keys, values, max(0, length - self.config.window), allowed)
+        ids = decode_ids(q, self.indexes, length, self.config, allowed)
+        tail = None
+        if self.moments is not None:
+            retrieved = ids[..., : self.config.k]
+            index = retrieved.clamp(min=0).unsqueeze(-1).expand(-1, -1, -1, keys.shape[-1])
+            tail = self.moments.tail(q * scale, keys.gather(2, index), values.gather(2, index), retrieved >= 0)
+        return sparse_attend(q, keys, values, ids, scale, tail)
+
+
 class KNNAttention(CausalSelfAttention):
     """Causal attention over the local window plus the top-k older keys (see the module doc).
 
@@ -163,8 +319,7 @@ class KNNAttention(CausalSelfAttention):
             raise ValueError("KNNAttention needs ModelConfig.knn_attention to be set")
         self.knn = config.knn_attention
         self.scale = self.head_dim ** -0.5
-        self._indexes: list[list[KeyIndex]] | None = None  # [batch][head], follows the KV cache
-        self._indexed = 0  # keys 0 .. _indexed - 1 are in every index
+        self._state: DecodeIndex | None = None  # follows the KV cache while decoding
         self.memory: KNNMemory | None = None
         self.memory_k = 32
         self.memory_write = True
@@ -184,7 +339,7 @@ class KNNAttention(CausalSelfAttention):
 
     def reset_index(self) -> None:
         """Drop the decoding index; the next cached step rebuilds it from the cache."""
-        self._indexes, self._indexed = None, 0
+        self._state = None
 
     def forward(
         self,
@@ -222,7 +377,11 @@ class KNNAttention(CausalSelfAttention):
         scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale  # (B, H, T, S)
         allowed = causal_allowed(mask, query_index, total)
         selected = knn_attention_mask(scores, allowed, query_index, self.knn.k, self.knn.window)
-        scores = scores.masked_fill(~selected, float("-inf"))
+        if self.knn.tail == "taylor":
+            tail_logits = taylor_tail_logits(scores, q, k, allowed & ~selected, self.scale)
+            scores = torch.where(selected, scores, tail_logits)
+        else:
+            scores = scores.masked_fill(~selected, float("-inf"))
         values = v
         if self.memory is not None:
             hits = self.memory.search(q, self.memory_k)
@@ -239,16 +398,12 @@ class KNNAttention(CausalSelfAttention):
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
         """One query per sequence: search the index of older keys, attend to those plus the window."""
-        total = k.shape[2]
+        batch, heads, total, head_dim = k.shape
         older = max(0, total - self.knn.window)
-        if self._indexes is None or len(self._indexes) != k.shape[0] or self._indexed > older:
-            self._indexes = build_key_indexes(k, self.knn, older)
-        elif self._indexed < older:
-            extend_key_indexes(self._indexes, k, self._indexed, older)
-        self._indexed = older
+        if self._state is None or self._state.batch != batch or self._state.count > older:
+            self._state = DecodeIndex(self.knn, batch, heads, head_dim, k.device)
         allowed = None if mask is None else mask[:, 0, -1, :]  # (B, S)
-        ids = decode_ids(q, self._indexes, total, self.knn, allowed)
-        return sparse_attend(q, k, v, ids, self.scale)
+        return self._state.attend(q, k, v, self.scale, allowed)
 
     def _write_memory(self, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None) -> None:
         assert self.memory is not None

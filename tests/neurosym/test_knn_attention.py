@@ -96,11 +96,36 @@ def test_cached_knn_decoding_equals_uncached(kind: str) -> None:
     torch.testing.assert_close(cached, uncached, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("kind", ["exact", "hnsw"])
+def test_cached_taylor_tail_decoding_equals_uncached(kind: str) -> None:
+    _, knn_model = _pair(k=3, window=4, index=kind, tail="taylor")
+    ids = torch.randint(0, 40, (2, 40))
+    cached = _decode_logits(knn_model, ids, prefix=8)
+    uncached = knn_model(ids).logits[:, 7:]
+    torch.testing.assert_close(cached, uncached, atol=1e-4, rtol=1e-4)
+
+
+def test_taylor_tail_with_k_covering_sequence_equals_dense() -> None:
+    dense, knn_model = _pair(k=64, window=1, tail="taylor")
+    ids = torch.randint(0, 40, (2, 30))
+    torch.testing.assert_close(knn_model(ids).logits, dense(ids).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_taylor_tail_is_closer_to_dense_than_dropping_it() -> None:
+    dense, plain = _pair(k=2, window=2)
+    _, taylor = _pair(k=2, window=2, tail="taylor")
+    ids = torch.randint(0, 40, (2, 40))
+    reference = dense(ids).logits
+    plain_error = (plain(ids).logits - reference).norm()
+    taylor_error = (taylor(ids).logits - reference).norm()
+    assert taylor_error < plain_error
+
+
 def test_decoding_index_holds_the_keys_older_than_the_window() -> None:
     _, knn_model = _pair(k=3, window=4)
     _decode_logits(knn_model, torch.randint(0, 40, (1, 20)), prefix=6)
     attention = knn_model.blocks[0].attn
-    assert [index.ntotal for index in attention._indexes[0]] == [20 - 4] * 4
+    assert [index.ntotal for index in attention._state.indexes[0]] == [20 - 4] * 4
 
 
 def test_decoding_index_is_reset_for_a_new_prompt() -> None:
@@ -122,8 +147,9 @@ def test_cached_generation_equals_uncached_generation() -> None:
     assert torch.equal(cached, uncached)
 
 
-def test_left_padded_batch_decoding_matches_full_forward() -> None:
-    _, knn_model = _pair(k=3, window=4)
+@pytest.mark.parametrize("tail", ["none", "taylor"])
+def test_left_padded_batch_decoding_matches_full_forward(tail: str) -> None:
+    _, knn_model = _pair(k=3, window=4, tail=tail)
     ids = torch.randint(1, 40, (2, 24))
     mask = torch.ones_like(ids)
     mask[1, :5] = 0
@@ -152,7 +178,7 @@ def test_knn_attention_layers_option_limits_blocks() -> None:
     assert [isinstance(b.attn, KNNAttention) for b in model.blocks] == [False, True]
 
 
-@pytest.mark.parametrize("options", [{"k": 0}, {"window": 0}, {"index": "lsh"}])
+@pytest.mark.parametrize("options", [{"k": 0}, {"window": 0}, {"index": "lsh"}, {"tail": "linear"}])
 def test_bad_knn_attention_option_raises_config_error(options: dict) -> None:
     with pytest.raises(ConfigError):
         ModelConfig(**BASE, knn_attention=options)
