@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from neurosym.config import KNNAttentionConfig, KNNMLPConfig, ModelConfig
 from neurosym.data import encode_prompt
 from neurosym.errors import CheckpointError
-from neurosym.layers.knn_attention import DecodeIndex, decode_ids
+from neurosym.layers.knn_attention import DecodeIndex
 from neurosym.layers.knn_mlp import KNNMLP, ProductKeyMLP, exact_top_k, top_k_recall
 from neurosym.layers.rope import RotaryEmbedding
 from neurosym.model import TransformerPlus
@@ -173,7 +173,7 @@ def _bench_layer(
 ) -> list[dict[str, Any]]:
     keys, values, queries = layer["k"].unsqueeze(0), layer["v"].unsqueeze(0), layer["q"].unsqueeze(0)  # (1, H, L, hd)
     heads = keys.shape[1]
-    state = DecodeIndex(config, 1, heads, keys.shape[-1], keys.device)
+    state = DecodeIndex(config, 1, heads, keys.shape[-1])
     rows = []
     for context in contexts:
         first = context - n_queries  # decode steps at positions first .. context - 1
@@ -192,7 +192,7 @@ def _bench_layer(
             approx = state.attend(q, k_all, v_all, scale, None)
             knn_times.append(time.perf_counter() - start)
             older_now = state.count
-            ids = decode_ids(q, state.indexes, length, config, None)
+            ids = torch.from_numpy(state.select(q.numpy(), length, None))
             errors.append(float((approx - dense).norm() / dense.norm()))
             scores = torch.einsum("bhd,bhsd->bhs", q, k_all) * scale
             weights = scores.softmax(-1)

@@ -74,82 +74,9 @@ def causal_allowed(mask: torch.Tensor | None, query_index: torch.Tensor, length:
     return causal if mask is None else causal & mask
 
 
-def build_key_indexes(
-    keys: torch.Tensor, config: KNNAttentionConfig, count: int | None = None
-) -> list[list[KeyIndex]]:
-    """One index per sequence and head holding ``keys[:, :, :count]`` ((B, H, S, hd) keys)."""
-    batch, heads, length, head_dim = keys.shape
-    count = length if count is None else count
-    indexes = [[new_key_index(head_dim, config) for _ in range(heads)] for _ in range(batch)]
-    if count > 0:
-        extend_key_indexes(indexes, keys, 0, count)
-    return indexes
-
-
 def new_key_index(head_dim: int, config: KNNAttentionConfig) -> KeyIndex:
     return KeyIndex(head_dim, config.index, hnsw_m=config.hnsw_m, ef_search=config.ef_search,
                     nlist=config.ivf_nlist, nprobe=config.ivf_nprobe)
-
-
-def extend_key_indexes(indexes: list[list[KeyIndex]], keys: torch.Tensor, start: int, stop: int) -> None:
-    """Add ``keys[:, :, start:stop]`` to every (sequence, head) index."""
-    block = keys[:, :, start:stop].detach().float().cpu().numpy()
-    for b, row in enumerate(indexes):
-        for h, index in enumerate(row):
-            index.add(block[b, h])
-
-
-def retrieve_older(
-    queries: torch.Tensor, indexes: list[list[KeyIndex]], k: int, allowed: torch.Tensor | None
-) -> torch.Tensor:
-    """Ids (B, H, k) of the best older keys for one query per sequence and head; -1 pads.
-
-    ``queries`` is (B, H, hd); ``allowed`` (B, S) marks real keys (None: all), so that
-    padding retrieved from an index is skipped.
-    """
-    batch, heads, _ = queries.shape
-    flat = queries.detach().float().cpu().numpy()
-    out = np.full((batch, heads, k), -1, dtype=np.int64)
-    allowed_np = None if allowed is None else allowed.cpu().numpy()
-    for b in range(batch):
-        extra = 0 if allowed_np is None else int((~allowed_np[b]).sum())
-        for h in range(heads):
-            _, ids = indexes[b][h].search(flat[b, h : h + 1], k + extra)
-            found = ids[0][ids[0] >= 0]
-            if allowed_np is not None:
-                found = found[allowed_np[b, found]]
-            found = found[:k]
-            out[b, h, : len(found)] = found
-    return torch.from_numpy(out).to(queries.device)
-
-
-def sparse_attend(
-    q: torch.Tensor,
-    keys: torch.Tensor,
-    values: torch.Tensor,
-    ids: torch.Tensor,
-    scale: float,
-    tail: TailSums | None = None,
-) -> torch.Tensor:
-    """Attend from ``q`` (B, H, hd) to the keys named by ``ids`` (B, H, K), -1 skipped; (B, H, hd).
-
-    With ``tail``, the keys not named join the softmax through their Taylor sums.
-    """
-    valid = ids >= 0
-    index = ids.clamp(min=0).unsqueeze(-1).expand(-1, -1, -1, keys.shape[-1])  # (B, H, K, hd)
-    chosen_k = keys.gather(2, index)
-    chosen_v = values.gather(2, index)
-    scores = torch.einsum("bhd,bhkd->bhk", q, chosen_k) * scale
-    scores = scores.masked_fill(~valid, float("-inf"))
-    if tail is None:
-        return torch.einsum("bhk,bhkd->bhd", F.softmax(scores, dim=-1), chosen_v)
-    scores = scores.double()
-    shift = torch.maximum(scores.amax(-1), tail.center_score)  # (B, H)
-    exact = torch.exp(scores - shift.unsqueeze(-1))
-    tail_scale = torch.exp(tail.center_score - shift)
-    numerator = torch.einsum("bhk,bhkd->bhd", exact, chosen_v.double()) + tail_scale.unsqueeze(-1) * tail.numerator
-    denominator = exact.sum(-1) + tail_scale * tail.denominator
-    return (numerator / denominator.unsqueeze(-1)).to(q.dtype)
 
 
 def taylor_tail_logits(
@@ -169,141 +96,175 @@ def taylor_tail_logits(
     return logits.masked_fill(~tail, float("-inf"))
 
 
-@dataclass
-class TailSums:
-    """Taylor sums over one decode step's tail keys, per sequence and head (float64).
-
-    With t_j = q . (k_j - c) * scale: ``denominator`` = sum_j (1 + t_j + t_j^2 / 2),
-    ``numerator`` = sum_j (1 + t_j + t_j^2 / 2) v_j, both to be multiplied by
-    exp(``center_score``).
-    """
-
-    numerator: torch.Tensor  # (B, H, hd)
-    denominator: torch.Tensor  # (B, H)
-    center_score: torch.Tensor  # (B, H)
+def _as_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A float32 numpy view of ``tensor`` (a copy only when it is not float32 on the CPU)."""
+    return tensor.detach().float().cpu().numpy()
 
 
 class TaylorMoments:
     """Running moments of the older keys and values, per sequence and head, in float64.
 
-    Holds n, sum k, sum k k^T, sum v, sum k v^T and sum (k k^T) v, so the Taylor sums
-    of any tail (all older keys minus the retrieved ones) around any centre cost
-    O(hd^3) per head, independent of how many keys there are.
+    With phi(k) = [1, k, vec(k k^T)], it keeps M = sum_j phi(k_j) [1, v_j]^T, shape
+    (1 + hd + hd^2, 1 + hd). For a tail centre score s_c and p = a . k (a the scaled
+    query), 1 + t + t^2/2 with t = p - s_c equals alpha0 + alpha1 p + p^2/2, where
+    alpha1 = 1 - s_c and alpha0 = 1 - s_c + s_c^2/2. So the Taylor sums of all older
+    keys are one product psi^T M with psi = [alpha0, alpha1 a, vec(a a^T)/2], O(hd^3)
+    per head whatever the number of keys; the retrieved keys' own terms are then
+    subtracted.
     """
 
-    BLOCK = 1024  # keys per update, bounding the (n, hd^2) outer-product buffer
+    BLOCK = 256  # keys held back before they are folded into the moments
 
-    def __init__(self, batch: int, heads: int, dim: int, device: torch.device) -> None:
-        def zeros(*shape: int) -> torch.Tensor:
-            return torch.zeros(batch, heads, *shape, dtype=torch.float64, device=device)
+    def __init__(self, batch: int, heads: int, dim: int) -> None:
+        self.dim = dim
+        self.sums = np.zeros((batch, heads, 1 + dim + dim * dim, 1 + dim))
+        # Keys not yet folded into ``sums`` enter each tail explicitly: folding one key
+        # at a time costs a full (1 + hd + hd^2) x (1 + hd) update per decode step.
+        self.pending_keys = np.zeros((batch, heads, 0, dim))
+        self.pending_right = np.zeros((batch, heads, 0, 1 + dim))  # [w, w v] with w = 0 for padding
 
-        self.count = zeros()
-        self.key_sum, self.key_outer = zeros(dim), zeros(dim, dim)
-        self.value_sum, self.key_value = zeros(dim), zeros(dim, dim)
-        self.key_key_value = zeros(dim * dim, dim)
+    @staticmethod
+    def features(keys: np.ndarray) -> np.ndarray:
+        """phi(k) = [1, k, vec(k k^T)] for keys (..., n, hd), as (..., n, 1 + hd + hd^2)."""
+        outer = (keys[..., :, None] * keys[..., None, :]).reshape(*keys.shape[:-1], -1)
+        return np.concatenate((np.ones_like(keys[..., :1]), keys, outer), axis=-1)
 
-    def add(self, keys: torch.Tensor, values: torch.Tensor, weight: torch.Tensor | None = None) -> None:
+    def add(self, keys: np.ndarray, values: np.ndarray, weight: np.ndarray | None = None) -> None:
         """Add ``keys`` and ``values`` (B, H, n, hd); ``weight`` (B, n) zeroes padding out."""
-        for start in range(0, keys.shape[2], self.BLOCK):
-            k = keys[:, :, start : start + self.BLOCK].double()
-            v = values[:, :, start : start + self.BLOCK].double()
-            if weight is None:
-                self.count += k.shape[2]
-            else:
-                w = weight[:, start : start + self.BLOCK].double()
-                k, v = k * w[:, None, :, None], v * w[:, None, :, None]
-                self.count += w.sum(-1, keepdim=True)
-            self.key_sum += k.sum(2)
-            self.key_outer += k.transpose(-1, -2) @ k
-            self.value_sum += v.sum(2)
-            self.key_value += k.transpose(-1, -2) @ v
-            outer = (k.unsqueeze(-1) * k.unsqueeze(-2)).flatten(-2)  # (B, H, n, hd^2)
-            self.key_key_value += outer.transpose(-1, -2) @ v
+        values = values.astype(np.float64)
+        w = np.ones_like(values[..., :1]) if weight is None else np.broadcast_to(
+            weight[:, None, :, None], values[..., :1].shape)
+        right = np.concatenate((w, values * w), axis=-1)
+        self.pending_keys = np.concatenate((self.pending_keys, keys.astype(np.float64)), axis=2)
+        self.pending_right = np.concatenate((self.pending_right, right), axis=2)
+        if self.pending_keys.shape[2] >= self.BLOCK:
+            self.flush()
 
-    def tail(self, a: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, valid: torch.Tensor) -> TailSums:
+    def flush(self) -> None:
+        """Fold the pending keys into the moments."""
+        for start in range(0, self.pending_keys.shape[2], 1024):
+            phi = self.features(self.pending_keys[:, :, start : start + 1024])
+            self.sums += np.swapaxes(phi, -1, -2) @ self.pending_right[:, :, start : start + 1024]
+        self.pending_keys = self.pending_keys[:, :, :0]
+        self.pending_right = self.pending_right[:, :, :0]
+
+    def tail(
+        self, a: np.ndarray, keys: np.ndarray, values: np.ndarray, valid: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Taylor sums of all older keys except the retrieved ``keys``/``values`` (B, H, K, hd).
 
         ``a`` is the scaled query (B, H, hd); ``valid`` (B, H, K) marks real retrievals.
+        Returns (numerator (B, H, hd), denominator (B, H), s_c (B, H)); the sums are to
+        be multiplied by exp(s_c).
         """
-        a = a.double()
-        mask = valid.double().unsqueeze(-1)
-        rk, rv = keys.double() * mask, values.double() * mask
-        count = self.count - valid.sum(-1)
-        key_sum = self.key_sum - rk.sum(2)
-        center_score = (a * key_sum).sum(-1) / count.clamp(min=1)
-        p = torch.einsum("bhkd,bhd->bhk", rk, a)  # retrieved keys' scores, 0 where not valid
-        sum_p = (a * key_sum).sum(-1)
-        sum_p2 = torch.einsum("bhi,bhij,bhj->bh", a, self.key_outer, a) - (p * p).sum(-1)
-        sum_v = self.value_sum - rv.sum(2)
-        sum_pv = torch.einsum("bhi,bhil->bhl", a, self.key_value) - torch.einsum("bhk,bhkd->bhd", p, rv)
-        outer = (a.unsqueeze(-1) * a.unsqueeze(-2)).flatten(-2)
-        sum_p2v = torch.einsum("bhm,bhml->bhl", outer, self.key_key_value) - torch.einsum("bhk,bhkd->bhd", p * p, rv)
-        c = center_score
-        sum_t = sum_p - count * c
-        sum_t2 = sum_p2 - 2 * c * sum_p + count * c * c
-        sum_tv = sum_pv - c.unsqueeze(-1) * sum_v
-        sum_t2v = sum_p2v - 2 * c.unsqueeze(-1) * sum_pv + (c * c).unsqueeze(-1) * sum_v
-        empty = count <= 0
-        denominator = (count + sum_t + 0.5 * sum_t2).masked_fill(empty, 0.0)
-        numerator = (sum_v + sum_tv + 0.5 * sum_t2v).masked_fill(empty.unsqueeze(-1), 0.0)
-        return TailSums(numerator, denominator, c)
-
-
-def decode_ids(
-    q: torch.Tensor,
-    indexes: list[list[KeyIndex]],
-    length: int,
-    config: KNNAttentionConfig,
-    allowed: torch.Tensor | None,
-) -> torch.Tensor:
-    """Key ids (B, H, k + window) one decode step attends to: retrieved older keys, then the window."""
-    batch, heads, _ = q.shape
-    retrieved = retrieve_older(q, indexes, config.k, allowed)
-    start = max(0, length - config.window)
-    window = torch.arange(start, length, device=q.device).expand(batch, heads, -1)
-    if allowed is not None:
-        window = window.masked_fill(~allowed[:, start:].unsqueeze(1), -1)
-    return torch.cat((retrieved, window), dim=-1)
+        a = a.astype(np.float64)
+        mask = valid.astype(np.float64)[..., None]
+        retrieved_keys = keys * mask
+        right = np.concatenate((mask, values * mask), axis=-1)  # (B, H, K, 1 + hd)
+        pending_weight = self.pending_right[..., :1]
+        count = self.sums[..., 0, 0] + pending_weight.sum((2, 3)) - valid.sum(-1)
+        key_sum = self.sums[..., 1 : 1 + self.dim, 0] + (pending_weight * self.pending_keys).sum(2) - retrieved_keys.sum(2)
+        center = (a * key_sum).sum(-1) / np.maximum(count, 1)  # s_c: the score of the tail's mean key
+        alpha0 = 1 - center + 0.5 * center * center
+        alpha1 = 1 - center
+        outer = (a[..., :, None] * a[..., None, :]).reshape(*a.shape[:-1], -1)
+        psi = np.concatenate((alpha0[..., None], alpha1[..., None] * a, 0.5 * outer), axis=-1)
+        totals = (psi[..., None, :] @ self.sums)[..., 0, :]  # (B, H, 1 + hd), the folded keys
+        p = (self.pending_keys @ a[..., None])[..., 0]
+        poly = alpha0[..., None] + alpha1[..., None] * p + 0.5 * p * p
+        totals = totals + (poly[..., None, :] @ self.pending_right)[..., 0, :]  # now all older keys
+        p = (retrieved_keys @ a[..., None])[..., 0]  # (B, H, K)
+        poly = alpha0[..., None] + alpha1[..., None] * p + 0.5 * p * p
+        totals = totals - (poly[..., None, :] @ right)[..., 0, :]
+        totals[count <= 0] = 0.0
+        return totals[..., 1:], totals[..., 0], center
 
 
 class DecodeIndex:
     """Side state of one kNN attention layer while decoding with a KV cache.
 
     Holds a faiss index per sequence and head of the keys older than the window (and,
-    with ``tail="taylor"``, their running moments); ``count`` keys are in it.
+    with ``tail="taylor"``, their running moments); ``count`` keys are in it. A decode
+    step runs in numpy on the CPU, since faiss needs the query there anyway and small
+    numpy operations cost less than torch's per-call overhead.
     """
 
-    def __init__(self, config: KNNAttentionConfig, batch: int, heads: int, head_dim: int,
-                 device: torch.device) -> None:
+    def __init__(self, config: KNNAttentionConfig, batch: int, heads: int, head_dim: int) -> None:
         self.config = config
         self.batch = batch
         self.indexes = [[new_key_index(head_dim, config) for _ in range(heads)] for _ in range(batch)]
-        self.moments = TaylorMoments(batch, heads, head_dim, device) if config.tail == "taylor" else None
+        self.moments = TaylorMoments(batch, heads, head_dim) if config.tail == "taylor" else None
         self.count = 0
 
     def extend(self, keys: torch.Tensor, values: torch.Tensor, stop: int, allowed: torch.Tensor | None) -> None:
         """Add keys ``count .. stop - 1`` of the cache ``keys``/``values`` (B, H, S, hd)."""
         if stop <= self.count:
             return
-        extend_key_indexes(self.indexes, keys, self.count, stop)
+        block = _as_numpy(keys[:, :, self.count : stop])
+        for b, row in enumerate(self.indexes):
+            for h, index in enumerate(row):
+                index.add(block[b, h])
         if self.moments is not None:
-            weight = None if allowed is None else allowed[:, self.count : stop]
-            self.moments.add(keys[:, :, self.count : stop], values[:, :, self.count : stop], weight)
+            weight = None if allowed is None else allowed[:, self.count : stop].cpu().numpy().astype(np.float64)
+            self.moments.add(block, _as_numpy(values[:, :, self.count : stop]), weight)
         self.count = stop
+
+    def select(self, q: np.ndarray, length: int, allowed: np.ndarray | None) -> np.ndarray:
+        """Key ids (B, H, k + window) for queries ``q`` (B, H, hd): retrieved older keys, then the window.
+
+        -1 pads; ``allowed`` (B, S) marks real keys, so that padding is never chosen.
+        """
+        batch, heads, _ = q.shape
+        k, window = self.config.k, self.config.window
+        ids = np.full((batch, heads, k), -1, dtype=np.int64)
+        for b in range(batch):
+            extra = 0 if allowed is None else int((~allowed[b]).sum())
+            for h in range(heads):
+                _, found = self.indexes[b][h].search(q[b, h : h + 1], k + extra)
+                found = found[0][found[0] >= 0]
+                if allowed is not None:
+                    found = found[allowed[b, found]]
+                found = found[:k]
+                ids[b, h, : len(found)] = found
+        start = max(0, length - window)
+        recent = np.broadcast_to(np.arange(start, length), (batch, heads, length - start)).copy()
+        if allowed is not None:
+            recent[~np.broadcast_to(allowed[:, None, start:length], recent.shape)] = -1
+        return np.concatenate((ids, recent), axis=-1)
 
     def attend(
         self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scale: float, allowed: torch.Tensor | None
     ) -> torch.Tensor:
         """One decode step: (B, H, hd) queries against the cache (B, H, S, hd); ``allowed`` (B, S) or None."""
-        length = keys.shape[2]
+        batch, heads, length, _ = keys.shape
         self.extend(keys, values, max(0, length - self.config.window), allowed)
-        ids = decode_ids(q, self.indexes, length, self.config, allowed)
-        tail = None
+        allowed_np = None if allowed is None else allowed.cpu().numpy()
+        query = _as_numpy(q)
+        ids = self.select(query, length, allowed_np)
+        valid = ids >= 0
+        rows = np.arange(batch)[:, None, None]
+        columns = np.arange(heads)[None, :, None]
+        safe = np.maximum(ids, 0)
+        chosen_k = _as_numpy(keys)[rows, columns, safe].astype(np.float64)  # (B, H, K, hd)
+        chosen_v = _as_numpy(values)[rows, columns, safe].astype(np.float64)
+        a = query.astype(np.float64) * scale
+        scores = (chosen_k @ a[..., None])[..., 0]
+        scores[~valid] = -np.inf
+        shift = scores.max(-1)
         if self.moments is not None:
-            retrieved = ids[..., : self.config.k]
-            index = retrieved.clamp(min=0).unsqueeze(-1).expand(-1, -1, -1, keys.shape[-1])
-            tail = self.moments.tail(q * scale, keys.gather(2, index), values.gather(2, index), retrieved >= 0)
-        return sparse_attend(q, keys, values, ids, scale, tail)
+            k = self.config.k
+            tail_numerator, tail_denominator, center = self.moments.tail(
+                a, chosen_k[:, :, :k], chosen_v[:, :, :k], valid[:, :, :k])
+            shift = np.maximum(shift, center)
+        weights = np.exp(scores - shift[..., None])
+        numerator = (weights[..., None, :] @ chosen_v)[..., 0, :]
+        denominator = weights.sum(-1)
+        if self.moments is not None:
+            tail_scale = np.exp(center - shift)
+            numerator = numerator + tail_scale[..., None] * tail_numerator
+            denominator = denominator + tail_scale * tail_denominator
+        out = numerator / denominator[..., None]
+        return torch.from_numpy(out).to(device=q.device, dtype=q.dtype)
 
 
 class KNNAttention(CausalSelfAttention):
@@ -401,7 +362,7 @@ class KNNAttention(CausalSelfAttention):
         batch, heads, total, head_dim = k.shape
         older = max(0, total - self.knn.window)
         if self._state is None or self._state.batch != batch or self._state.count > older:
-            self._state = DecodeIndex(self.knn, batch, heads, head_dim, k.device)
+            self._state = DecodeIndex(self.knn, batch, heads, head_dim)
         allowed = None if mask is None else mask[:, 0, -1, :]  # (B, S)
         return self._state.attend(q, k, v, self.scale, allowed)
 
