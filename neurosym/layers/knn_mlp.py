@@ -124,8 +124,16 @@ class KNNMLP(_GatherRows, nn.Module):
             return self.down(hidden * keep).reshape(x.shape)
         w_in = self.up.weight[safe]  # (M, K, D)
         activation = F.relu(torch.einsum("mkd,md->mk", w_in, flat)) * valid
-        out = torch.einsum("mk,mkd->md", activation, self.down_rows().to(x.dtype)[safe])
+        out = weighted_rows(self.down_rows().to(x.dtype), safe, activation)
         return out.reshape(x.shape)
+
+
+def weighted_rows(rows: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """sum_k weights[m, k] rows[ids[m, k]] for ids and weights (M, K); (M, D).
+
+    embedding_bag gathers and sums in one pass, without materializing the (M, K, D) rows.
+    """
+    return F.embedding_bag(ids, rows, per_sample_weights=weights, mode="sum")
 
 
 def pair_ranks(k: int, side: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,7 +193,7 @@ class ProductKeyMLP(_GatherRows, nn.Module):
             return self.down(self.masked_activations(x))
         flat = x.reshape(-1, x.shape[-1])
         ids, values = self.retrieve(flat)
-        out = torch.einsum("mk,mkd->md", F.relu(values), self.down_rows().to(x.dtype)[ids])
+        out = weighted_rows(self.down_rows().to(x.dtype), ids, F.relu(values))
         return out.reshape(x.shape)
 
     def masked_activations(self, x: torch.Tensor) -> torch.Tensor:
