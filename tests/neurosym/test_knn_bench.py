@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from neurosym.config import ModelConfig
-from neurosym.knn import bench_knn_attention, bench_knn_mlp, format_attention_bench, format_mlp_bench
+from neurosym.knn import (
+    bench_knn_attention,
+    bench_knn_mlp,
+    format_attention_bench,
+    format_mlp_bench,
+)
 from neurosym.model import TransformerPlus
 
 
