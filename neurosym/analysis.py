@@ -276,19 +276,21 @@ def plot_sparsity(report: SparsityReport, path: str | Path) -> Path:
     layers = [layer.layer for layer in report.layers]
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for k in TOP_KS:
+        means = [_mean(layer.attention_top_mass[k]) for layer in report.layers]
+        (line,) = left.plot(layers, means, marker="o", label=f"top-{k} (mean over heads; dots: heads)")
         for layer in report.layers:
             values = [v for v in layer.attention_top_mass[k] if v is not None]
-            if values:
-                left.scatter([layer.layer] * len(values), values, s=14, label=None)
-        means = [_mean(layer.attention_top_mass[k]) for layer in report.layers]
-        left.plot(layers, means, marker="o", label=f"top-{k} (mean over heads)")
+            left.scatter([layer.layer] * len(values), values, s=12, color=line.get_color(), alpha=0.5)
     left.set(xlabel="layer", ylabel="attention mass held", ylim=(0, 1.02), title="attention: top-k key mass")
     left.legend(fontsize=8)
     right.plot(layers, [layer.mlp_active_fraction for layer in report.layers], marker="o", label="MLP active fraction")
     right.plot(layers, [layer.mlp_top10_share for layer in report.layers], marker="o",
                label="output share of top 10% neurons")
     right.plot(layers, [layer.residual_cosine for layer in report.layers], marker="o", label="cos(block in, out)")
-    right.set(xlabel="layer", ylim=(0, 1.02), title="MLP and residual stream")
+    right.set(xlabel="layer", ylim=(min(0.0, *(layer.residual_cosine for layer in report.layers)) - 0.05, 1.02),
+              title="MLP and residual stream")
+    for axis in (left, right):
+        axis.set_xticks(layers)
     right.legend(fontsize=8)
     figure.suptitle(f"{report.task}: {report.examples} prompts")
     figure.tight_layout()
