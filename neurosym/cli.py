@@ -437,6 +437,8 @@ def cmd_bench_knn(args: argparse.Namespace) -> int:
         bench_knn_mlp,
         format_attention_bench,
         format_mlp_bench,
+        format_mlp_checkpoint,
+        knn_mlp_checkpoint_recall,
     )
 
     results: dict[str, Any] = {}
@@ -449,7 +451,11 @@ def cmd_bench_knn(args: argparse.Namespace) -> int:
     if args.skip != "mlp":
         results["mlp"] = bench_knn_mlp(neurons=args.neurons, d_model=args.d_model, fraction=args.fraction)
         if not args.json:
-            print(format_mlp_bench(results["mlp"]))
+            print(format_mlp_bench(results["mlp"]), flush=True)
+        if args.checkpoint:
+            results["mlp_checkpoint"] = knn_mlp_checkpoint_recall(args.checkpoint, args.task, fraction=args.fraction)
+            if not args.json:
+                print(format_mlp_checkpoint(results["mlp_checkpoint"]))
     if args.json:
         print(json.dumps(results, indent=2))
     return 0

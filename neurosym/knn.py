@@ -340,3 +340,63 @@ def format_mlp_bench(result: dict[str, Any]) -> str:
         lines.append(f"{'':>8} active fraction of the dense ReLU MLP {row['active_fraction']:.3f}; "
                      f"faiss HNSW build {row['faiss_build_s']:.1f} s")
     return "\n".join(lines)
+
+
+@torch.no_grad()
+def knn_mlp_checkpoint_recall(
+    checkpoint: str, task: str = "episodic.location", n_examples: int = 100, fraction: float = 0.1, seed: int = 0,
+) -> dict[str, Any]:
+    """Per layer of a dense ReLU checkpoint: how well the kNN MLP back-ends reproduce its MLP.
+
+    Feeds the prompts of ``n_examples`` test examples, captures every MLP's input
+    tokens, and reports the recall of the exact top-k by the faiss back-end and the
+    relative output error against the dense MLP, of exact top-k masking and of faiss.
+    """
+    from neurosym.checkpoint import load_pretrained, load_tokenizer, resolve_checkpoint_dir
+    from neurosym.errors import NeurosymError
+    from neurosym.layers.mlp import ReLUMLP
+    from neurosym.tasks import get_task
+
+    directory = resolve_checkpoint_dir(checkpoint)
+    model, tokenizer = load_pretrained(directory).eval(), load_tokenizer(directory)
+    if model.config.mlp != "relu":
+        raise NeurosymError(f"{directory} has a {model.config.mlp} MLP; the kNN MLP needs a ReLU checkpoint (--mlp relu)")
+    inputs: dict[int, list[torch.Tensor]] = {i: [] for i in range(model.config.n_layers)}
+    handles = [block.mlp.register_forward_hook(lambda m, i, o, index=index: inputs[index].append(i[0].reshape(-1, i[0].shape[-1])))
+               for index, block in enumerate(model.blocks)]
+    try:
+        for example in get_task(task).examples("test", n=n_examples, seed=seed):
+            model(torch.tensor([encode_prompt(example, tokenizer, model.config.max_seq_len)[0]]))
+    finally:
+        for handle in handles:
+            handle.remove()
+    rows = []
+    for index, block in enumerate(model.blocks):
+        dense = block.mlp
+        assert isinstance(dense, ReLUMLP)
+        tokens = torch.cat(inputs[index])
+        reference = dense(tokens)
+        errors = {}
+        for backend in ("exact", "faiss"):
+            knn = KNNMLP(dense.up.in_features, dense.up.out_features, KNNMLPConfig(fraction=fraction, backend=backend))
+            knn.load_state_dict(dense.state_dict())
+            knn.eval()
+            found = knn.select(tokens)
+            errors[backend] = (knn, found, _relative_error(knn.compute_selected(tokens, found), reference))
+        exact_ids = errors["exact"][1]
+        rows.append({
+            "layer": index, "tokens": tokens.shape[0], "neurons": dense.up.out_features, "k": errors["exact"][0].k,
+            "faiss_recall": top_k_recall(errors["faiss"][1], exact_ids, dense.up.out_features),
+            "topk_error_vs_dense": errors["exact"][2], "faiss_error_vs_dense": errors["faiss"][2],
+        })
+    return {"checkpoint": str(directory), "task": task, "fraction": fraction, "rows": rows}
+
+
+def format_mlp_checkpoint(result: dict[str, Any]) -> str:
+    lines = [f"kNN MLP on {result['checkpoint']} ({result['task']}), {100 * result['fraction']:.0f}% of neurons"]
+    header = f"{'layer':>5} {'tokens':>7} {'k':>5} {'faiss recall':>13} {'top-k err':>10} {'faiss err':>10}"
+    lines += [header, "-" * len(header)]
+    for row in result["rows"]:
+        lines.append(f"{row['layer']:>5} {row['tokens']:>7} {row['k']:>5} {row['faiss_recall']:>13.3f} "
+                     f"{row['topk_error_vs_dense']:>10.4f} {row['faiss_error_vs_dense']:>10.4f}")
+    return "\n".join(lines)

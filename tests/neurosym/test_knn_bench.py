@@ -8,11 +8,13 @@ import pytest
 import torch
 
 from neurosym.config import ModelConfig
+from neurosym.errors import NeurosymError
 from neurosym.knn import (
     bench_knn_attention,
     bench_knn_mlp,
     format_attention_bench,
     format_mlp_bench,
+    knn_mlp_checkpoint_recall,
 )
 from neurosym.model import TransformerPlus
 
@@ -64,3 +66,28 @@ def test_attention_bench_table_prints_growth(tiny_checkpoint: Path) -> None:
     result = bench_knn_attention(str(tiny_checkpoint), contexts=[128, 256], k=8, window=8, kinds=["exact"],
                                  n_queries=3, tails=["none"])
     assert "growth 128 -> 256" in format_attention_bench(result)
+
+
+@pytest.fixture(scope="module")
+def relu_checkpoint(tmp_path_factory, location_tokenizer) -> Path:
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=len(location_tokenizer), d_model=32, n_layers=2, n_heads=2, max_seq_len=128,
+                         mlp="relu")
+    folder = tmp_path_factory.mktemp("knnrelu") / "ckpt"
+    TransformerPlus(config).save_pretrained(folder, tokenizer=location_tokenizer)
+    return folder
+
+
+def test_checkpoint_mlp_with_all_neurons_has_no_error(relu_checkpoint: Path) -> None:
+    result = knn_mlp_checkpoint_recall(str(relu_checkpoint), n_examples=5, fraction=1.0)
+    assert max(row["topk_error_vs_dense"] for row in result["rows"]) < 1e-5
+
+
+def test_checkpoint_mlp_reports_faiss_recall_per_layer(relu_checkpoint: Path) -> None:
+    result = knn_mlp_checkpoint_recall(str(relu_checkpoint), n_examples=5, fraction=0.1)
+    assert [row["layer"] for row in result["rows"]] == [0, 1]
+
+
+def test_checkpoint_mlp_rejects_swiglu(tiny_checkpoint: Path) -> None:
+    with pytest.raises(NeurosymError, match="ReLU"):
+        knn_mlp_checkpoint_recall(str(tiny_checkpoint), n_examples=2)
