@@ -97,7 +97,7 @@ def taylor_tail_logits(
 
 
 def _as_numpy(tensor: torch.Tensor) -> np.ndarray:
-    """A float32 numpy view of ``tensor`` (a copy only when it is not float32 on the CPU)."""
+    """Return ``tensor`` as float32 numpy, a view unless it lives off the CPU or in another dtype."""
     return tensor.detach().float().cpu().numpy()
 
 
@@ -235,7 +235,7 @@ class DecodeIndex:
     def attend(
         self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scale: float, allowed: torch.Tensor | None
     ) -> torch.Tensor:
-        """One decode step: (B, H, hd) queries against the cache (B, H, S, hd); ``allowed`` (B, S) or None."""
+        """Run one decode step of queries (B, H, hd) against the cache (B, H, S, hd); ``allowed`` is (B, S) or None."""
         batch, heads, length, _ = keys.shape
         self.extend(keys, values, max(0, length - self.config.window), allowed)
         allowed_np = None if allowed is None else allowed.cpu().numpy()
@@ -320,6 +320,8 @@ class KNNAttention(CausalSelfAttention):
         else:
             k = torch.cat((past[0], k), dim=2)
             v = torch.cat((past[1], v), dim=2)
+        # NOTE: with an external memory attached, decoding takes the exact path at every
+        # step (O(S) per step): the faiss decoding index does not combine with memory hits yet.
         if past is not None and length == 1 and not self.training and self.memory is None:
             y = self._decode_step(q[:, :, 0], k, v, mask).unsqueeze(2)
         else:
@@ -358,7 +360,7 @@ class KNNAttention(CausalSelfAttention):
     def _decode_step(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
-        """One query per sequence: search the index of older keys, attend to those plus the window."""
+        """Attend from one query per sequence to its retrieved older keys plus the window."""
         batch, heads, total, head_dim = k.shape
         older = max(0, total - self.knn.window)
         if self._state is None or self._state.batch != batch or self._state.count > older:
@@ -382,7 +384,7 @@ class MemoryHits:
 
     keys: torch.Tensor  # (B, H, T, K, hd)
     values: torch.Tensor  # (B, H, T, K, hd)
-    valid: torch.Tensor  # (B, H, T, K) bool; False where a row holds fewer than K entries
+    valid: torch.Tensor  # (B, H, T, K) bool; False where a row has fewer than K entries
     ids: torch.Tensor  # (B, H, T, K) entry ids within the row and head, -1 where not valid
 
 

@@ -33,7 +33,7 @@ from torch import nn
 from neurosym.config import KNNMLPConfig, ModelConfig
 from neurosym.layers.knn_index import KeyIndex
 
-GATHER_MAX_TOKENS = 8  # beyond this many tokens, masking a dense product is faster than gathering rows
+GATHER_MAX_TOKENS = 8  # estimate: beyond this many tokens a masked dense product beats gathering rows
 
 
 def _cache_key(weight: torch.Tensor) -> tuple[int, int]:
@@ -177,13 +177,13 @@ class ProductKeyMLP(_GatherRows, nn.Module):
         return self.side * self.side
 
     def dense_weight(self) -> torch.Tensor:
-        """The full W_in (N, D) the sub-keys stand for; row i * C + j is [keys1[i]; keys2[j]]."""
+        """Materialize the full W_in (N, D) of the sub-keys; row i * C + j is [keys1[i]; keys2[j]]."""
         left = self.keys1.unsqueeze(1).expand(-1, self.side, -1)
         right = self.keys2.unsqueeze(0).expand(self.side, -1, -1)
         return torch.cat((left, right), dim=-1).reshape(self.hidden, -1)
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:
-        """Every neuron's pre-activation (..., N), through the two half-products."""
+        """Compute every neuron's pre-activation (..., N) through the two half-products."""
         s1 = x[..., : self.half] @ self.keys1.t()
         s2 = x[..., self.half :] @ self.keys2.t()
         return (s1.unsqueeze(-1) + s2.unsqueeze(-2)).flatten(-2)
@@ -204,7 +204,7 @@ class ProductKeyMLP(_GatherRows, nn.Module):
         return torch.zeros_like(hidden).scatter(-1, top.indices, top.values)
 
     def retrieve(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Exact top-k neuron ids and pre-activations, each (M, K), for tokens ``x`` (M, D)."""
+        """Find the exact top-k neuron ids and pre-activations, each (M, K), for tokens ``x`` (M, D)."""
         v1, i1 = (x[:, : self.half] @ self.keys1.t()).sort(dim=-1, descending=True)
         v2, i2 = (x[:, self.half :] @ self.keys2.t()).sort(dim=-1, descending=True)
         candidates = v1[:, self.rank_first] + v2[:, self.rank_second]  # (M, P)
@@ -216,7 +216,7 @@ class ProductKeyMLP(_GatherRows, nn.Module):
         return self.retrieve(x)[0]
 
 def build_knn_mlp(config: ModelConfig) -> nn.Module:
-    """The kNN MLP of ``config.knn_mlp`` (validated by ModelConfig)."""
+    """Build the kNN MLP of ``config.knn_mlp`` (validated by ModelConfig)."""
     assert config.knn_mlp is not None
     if config.knn_mlp.backend == "product_keys":
         return ProductKeyMLP(config.d_model, config.hidden_dim, config.knn_mlp)
