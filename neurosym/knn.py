@@ -112,12 +112,13 @@ def _bench_model(checkpoint: str | None, task: str, train_steps: int) -> tuple[T
     from neurosym.training import TrainConfig
 
     if checkpoint is None:
-        folder = Path(tempfile.mkdtemp(prefix="knn-bench-"))
         logger.info("no checkpoint given: training a tiny model for %d steps on %s", train_steps, task)
-        train_run([TaskSpec(task)], folder, train_config=TrainConfig(steps=train_steps, eval_every=10**9,
-                                                                     progress=False, device="cpu"),
-                  valid_examples=20)
-        checkpoint = str(folder / "last")
+        with tempfile.TemporaryDirectory(prefix="knn-bench-") as folder:
+            train_run([TaskSpec(task)], folder, train_config=TrainConfig(steps=train_steps, eval_every=10**9,
+                                                                         progress=False, device="cpu"),
+                      valid_examples=20)
+            last = Path(folder) / "last"
+            return load_pretrained(last).eval(), load_tokenizer(last), f"a tiny model trained {train_steps} steps"
     directory = resolve_checkpoint_dir(checkpoint)
     return load_pretrained(directory).eval(), load_tokenizer(directory), str(directory)
 
