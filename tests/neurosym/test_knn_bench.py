@@ -91,3 +91,21 @@ def test_checkpoint_mlp_reports_faiss_recall_per_layer(relu_checkpoint: Path) ->
 def test_checkpoint_mlp_rejects_swiglu(tiny_checkpoint: Path) -> None:
     with pytest.raises(NeurosymError, match="ReLU"):
         knn_mlp_checkpoint_recall(str(tiny_checkpoint), n_examples=2)
+
+
+def test_eval_with_knn_features_writes_report(relu_checkpoint: Path, tmp_path: Path) -> None:
+    from neurosym.cli import main
+
+    code = main(["eval", "--checkpoint", str(relu_checkpoint), "--task", "episodic.location", "-n", "3",
+                 "--out", str(tmp_path), "--feature", 'knn_attention={"k": 4, "window": 4, "index": "hnsw"}',
+                 "--feature", 'knn_mlp={"fraction": 0.5}'])
+    assert code == 0
+    assert (tmp_path / "eval.json").is_file()
+
+
+def test_eval_with_feature_that_misfits_checkpoint_exits_2(relu_checkpoint: Path, tmp_path: Path) -> None:
+    from neurosym.cli import main
+
+    code = main(["eval", "--checkpoint", str(relu_checkpoint), "--task", "episodic.location", "-n", "3",
+                 "--out", str(tmp_path), "--feature", 'knn_mlp={"backend": "product_keys"}'])
+    assert code == 2
