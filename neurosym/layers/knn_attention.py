@@ -245,6 +245,8 @@ class DecodeIndex:
         rows = np.arange(batch)[:, None, None]
         columns = np.arange(heads)[None, :, None]
         safe = np.maximum(ids, 0)
+        # NOTE: on a GPU, or with a bf16 cache, _as_numpy copies the whole cache at every
+        # step; gathering the chosen rows on the device first would avoid that.
         chosen_k = _as_numpy(keys)[rows, columns, safe].astype(np.float64)  # (B, H, K, hd)
         chosen_v = _as_numpy(values)[rows, columns, safe].astype(np.float64)
         a = query.astype(np.float64) * scale
