@@ -93,8 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_generate)
 
     p = sub.add_parser("train", help="train a model on one or more tasks")
-    p.add_argument("--task", action="append", required=True, metavar="NAME[:WEIGHT]",
+    p.add_argument("--config", metavar="FILE",
+                   help="JSON run file whose keys are this command's long options; flags typed here override it")
+    p.add_argument("--task", action="append", metavar="NAME[:WEIGHT]",
                    help="task to train on, repeatable; WEIGHT sets its share of batches")
+    p.add_argument("--suite", choices=["core", "babi", "clutrr", "all"],
+                   help="train one model jointly on every task of a suite (added to any --task)")
+    p.add_argument("--babi-set", choices=["1k", "10k"],
+                   help="bAbI training set: 1,000 or 10,000 questions per task (sets the knob variant=en or en-10k)")
     p.add_argument("--preset", default="tiny", help="model size: tiny, small or base (default tiny)")
     p.add_argument("--steps", type=_positive_int, default=2000, help="optimizer steps (default 2000)")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="examples per step (default 64)")
@@ -102,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
     p.add_argument("--warmup", type=int, default=100, help="warmup steps (default 100)")
     p.add_argument("--eval-every", type=_positive_int, default=250, help="validate every N steps (default 250)")
+    p.add_argument("--log-every", type=_positive_int, default=25,
+                   help="write the training loss to metrics.jsonl every N steps (default 25)")
+    p.add_argument("--stop-after", type=_positive_int, metavar="STEP",
+                   help="stop at this step without changing the learning-rate schedule; continue later with --resume")
     p.add_argument("--loss-on", choices=["answer", "all"], default="answer",
                    help="tokens that carry the loss: the answer only, or every token after <bos> (default answer)")
     p.add_argument("--train-examples", type=_positive_int, help="training examples per task (default: task default)")
@@ -221,14 +231,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from neurosym import distributed
     from neurosym.config import preset
     from neurosym.device import resolve_device, resolve_precision
     from neurosym.runs import TaskSpec, train_run
     from neurosym.tasks import get_task
     from neurosym.training import TrainConfig
 
-    specs = [TaskSpec.parse(text, data_dir=args.data_dir) for text in args.task]
+    specs = [TaskSpec.parse(text, data_dir=args.data_dir) for text in _train_task_names(args)]
     knobs = dict(args.knobs)
+    if args.babi_set and "variant" not in knobs:
+        from neurosym.suites import babi_variant
+
+        knobs["variant"] = babi_variant(args.babi_set)
     for spec in specs:
         task = get_task(spec.name)
         spec.difficulty = {k: task.parse_knob(k, v) for k, v in knobs.items() if k in task.difficulty}
@@ -246,11 +261,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
         warmup_steps=args.warmup, eval_every=args.eval_every, seed=args.seed, device=args.device,
-        precision=args.precision, answer_loss_only=args.loss_on == "answer",
+        precision=args.precision, answer_loss_only=args.loss_on == "answer", log_every=args.log_every,
     )
-    result = train_run(specs, args.out, model_preset=args.preset, model_overrides=overrides,
-                       train_config=config, resume=args.resume, evaluate_after=args.eval, mode=args.mode,
-                       pack=args.pack, valid_examples=args.valid_examples)
+    context = distributed.init_from_env(args.device)
+    try:
+        distributed.barrier()  # every rank has checked the run folder before rank 0 writes to it
+        if context.is_main:
+            _write_run_file(args, Path(args.out))
+        result = train_run(specs, args.out, model_preset=args.preset, model_overrides=overrides,
+                           train_config=config, resume=args.resume, evaluate_after=args.eval, mode=args.mode,
+                           pack=args.pack, valid_examples=args.valid_examples, stop_at=args.stop_after)
+    finally:
+        distributed.shutdown()
+    if not context.is_main:
+        return 0
     final = [r for r in result.history if "valid/accuracy" in r]
     if final:
         print(f"validation accuracy at step {final[-1]['step']}: {100 * final[-1]['valid/accuracy']:.2f}%")
@@ -259,6 +283,30 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(result.report.to_table())
         print(f"report: {Path(args.out) / 'eval.md'}")
     return 0
+
+
+def _train_task_names(args: argparse.Namespace) -> list[str]:
+    """Return the ``--task`` entries followed by the tasks of ``--suite`` not already named."""
+    names = list(args.task or [])
+    if args.suite:
+        from neurosym.suites import suite_tasks
+
+        chosen = {text.partition(":")[0] for text in names}
+        names += [name for name in suite_tasks(args.suite) if name not in chosen]
+    if not names:
+        raise NeurosymError("no task to train on; pass --task NAME (repeatable) or --suite core|babi|clutrr|all")
+    return names
+
+
+def _write_run_file(args: argparse.Namespace, out: Path) -> None:
+    """Record the resolved options as ``OUT/train_args.json``, a run file that ``--config`` reads back."""
+    from neurosym.evaluation import _atomic_write
+    from neurosym.runconfig import args_to_config, subparser
+
+    options = args_to_config(args, subparser(build_parser(), "train"))
+    options.pop("resume", None)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "train_args.json", json.dumps(options, indent=2) + "\n")
 
 
 def _check_run_folder(out: Path, resume: bool, task_names: list[str]) -> None:
@@ -394,10 +442,19 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from neurosym.runconfig import expand_config
+
     parser = build_parser()
+    try:
+        argv = expand_config(sys.argv[1:] if argv is None else argv, parser)
+    except NeurosymError as exc:
+        print(f"neurosym: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     args = parser.parse_args(argv)
+    # Under torchrun only rank 0 reports progress; the other ranks log warnings and errors.
+    quiet = os.environ.get("RANK", "0") != "0"
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
