@@ -137,14 +137,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validation examples per task, decoded at every --eval-every (default 500)")
     p.set_defaults(handler=cmd_train)
 
-    p = sub.add_parser("eval", help="evaluate a checkpoint")
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder or run folder")
+    p = sub.add_parser("eval", help="evaluate a checkpoint, run a task suite over checkpoints, or compare runs")
+    p.add_argument("--checkpoint", action="append", metavar="[LABEL=]PATH",
+                   help="checkpoint folder or run folder; with --suite repeatable, and checkpoints that share "
+                        "a LABEL are seeds of one variant (mean ± std)")
+    p.add_argument("--suite", choices=["core", "babi", "clutrr", "all"],
+                   help="evaluate every task of a suite and write report.md, report.json and PNG plots to --out")
+    p.add_argument("--babi-set", choices=["1k", "10k"],
+                   help="bAbI test files of this set (default: the set each checkpoint was trained on)")
+    p.add_argument("--compare", nargs="+", metavar="RUN",
+                   help="compare training runs from their metrics.jsonl logs (table and curves in --out)")
     p.add_argument("--task", action="append", metavar="NAME", help="task to evaluate (default: the training tasks)")
     p.add_argument("--data-dir", help="folder of public data files (or set NEUROSYM_DATA)")
     p.add_argument("-n", type=_positive_int, help="examples per split (default: all / task default)")
     p.add_argument("--seed", type=int, default=0, help="seed of generated test splits (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--out", help="folder for eval.json and eval.md (default: the run folder)")
+    p.add_argument("--out", help="folder for eval.json and eval.md (default: the run folder); for --suite "
+                                 "(default reports/suite-SUITE) and --compare (default reports/compare) the report folder")
     p.add_argument("--mode", action="append", choices=["neural", "program", "tool"],
                    help="inference mode, repeatable to compare modes on the same items (default: the training mode)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -329,8 +338,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from neurosym.checkpoint import resolve_checkpoint_dir
     from neurosym.runs import TaskSpec, evaluate_checkpoint
 
+    if args.compare:
+        return _eval_compare(args)
+    if args.suite:
+        return _eval_suite(args)
+    if not args.checkpoint or len(args.checkpoint) > 1:
+        raise NeurosymError("pass one --checkpoint PATH, or several with --suite NAME, or --compare RUN RUN")
     specs = [TaskSpec.parse(name, data_dir=args.data_dir) for name in args.task] if args.task else None
-    directory = resolve_checkpoint_dir(args.checkpoint)
+    directory = resolve_checkpoint_dir(args.checkpoint[0])
     if specs is None and args.data_dir:
         from neurosym.checkpoint import load_run_info
 
@@ -346,6 +361,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
     json_path, md_path = report.write(out)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.to_table())
     print(f"report: {md_path} and {json_path}", file=sys.stderr)
+    return 0
+
+
+def _eval_suite(args: argparse.Namespace) -> int:
+    from neurosym.suite_report import evaluate_suite, parse_checkpoint, write_report
+
+    if not args.checkpoint:
+        raise NeurosymError("--suite needs at least one --checkpoint [LABEL=]PATH")
+    if args.task:
+        raise NeurosymError("--suite evaluates the suite's tasks; leave out --task or drop --suite")
+    result = evaluate_suite(args.suite, [parse_checkpoint(text) for text in args.checkpoint], modes=args.mode,
+                            n=args.n, seed=args.seed, data_dir=args.data_dir, device=args.device,
+                            babi_set=args.babi_set, progress=True)
+    paths = write_report(result, Path(args.out or f"reports/suite-{args.suite}"))
+    print(json.dumps(result.to_dict(), indent=2) if args.json else paths["markdown"].read_text(encoding="utf-8"))
+    print(f"report: {paths['markdown'].parent} ({len(paths) - 2} plots)", file=sys.stderr)
+    return 0
+
+
+def _eval_compare(args: argparse.Namespace) -> int:
+    from neurosym.compare import compare_runs
+
+    paths = compare_runs(args.compare, Path(args.out or "reports/compare"))
+    print(paths["markdown"].read_text(encoding="utf-8"))
+    print(f"report: {paths['markdown'].parent}", file=sys.stderr)
     return 0
 
 
