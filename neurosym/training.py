@@ -30,6 +30,7 @@ from neurosym.device import autocast, resolve_device, resolve_precision
 from neurosym.errors import CheckpointError, ConfigError
 from neurosym.model import TransformerPlus
 from neurosym.tokenizer import Tokenizer
+from neurosym.tracking import TensorBoardTracker
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,10 @@ class Trainer:
         self.step = 0
         self.best_score: float | None = None
         self.history: list[dict[str, Any]] = []
+        # TensorBoard scalars beside metrics.jsonl, written by rank 0 only.
+        self.tracker = None
+        if self.out_dir is not None and self.dist.is_main:
+            self.tracker = TensorBoardTracker(self.out_dir / "tensorboard")
         _seed_everything(config.seed)
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
@@ -184,6 +189,8 @@ class Trainer:
                 self.validate_and_save()
                 window_start = time.perf_counter()
         bar.close()
+        if self.tracker is not None:
+            self.tracker.flush()
         return self.history
 
     def validate_and_save(self) -> dict[str, float]:
@@ -212,6 +219,8 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
+            if self.tracker is not None:
+                self.tracker.log(record)
         logger.debug("%s", record)
 
     # -- checkpoints ------------------------------------------------------
