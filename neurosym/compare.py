@@ -43,6 +43,19 @@ class RunLog:
         }
 
 
+def max_relative_difference(reference: RunLog, other: RunLog, key: str = "loss") -> float | None:
+    """Return max |a - b| / |a| of ``key`` over the steps both runs logged (None when none are shared).
+
+    Two runs of one configuration under different process counts should give 0 up to
+    float rounding (about 1e-6 in float32).
+    """
+    first = dict(reference.curve(key))
+    pairs = [(first[step], value) for step, value in other.curve(key) if step in first]
+    if not pairs:
+        return None
+    return max(abs(a - b) / max(abs(a), 1e-12) for a, b in pairs)
+
+
 def valid_last_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Return the last record that carries validation metrics."""
     return next((r for r in reversed(records) if "valid/accuracy" in r), None)
@@ -72,15 +85,23 @@ def _cell(value: Any, percent: bool = False) -> str:
     return f"{100 * value:.2f}%" if percent else (f"{value:.4f}" if isinstance(value, float) else str(value))
 
 
+def summarize(runs: list[RunLog]) -> list[dict[str, Any]]:
+    """Return each run's summary with its max relative loss difference to the first run."""
+    return [{**run.summary(), "loss_max_relative_difference": max_relative_difference(runs[0], run)}
+            for run in runs]
+
+
 def compare_markdown(runs: list[RunLog], images: list[Path]) -> str:
-    summaries = [run.summary() for run in runs]
+    summaries = summarize(runs)
     lines = ["# Run comparison", "",
              "| run | steps | final loss | final validation accuracy | best validation accuracy (step) | "
-             "mean tokens/s |", "|---|---:|---:|---:|---:|---:|"]
+             f"mean tokens/s | max relative loss difference to {runs[0].name} |", "|---|---:|---:|---:|---:|---:|---:|"]
     for s in summaries:
         best = f"{_cell(s['best_valid_accuracy'], True)} ({_cell(s['best_step'])})"
+        difference = s["loss_max_relative_difference"]
         lines.append(f"| {s['run']} | {s['steps']} | {_cell(s['final_loss'])} | "
-                     f"{_cell(s['final_valid_accuracy'], True)} | {best} | {_cell(s['mean_tokens_per_s'])} |")
+                     f"{_cell(s['final_valid_accuracy'], True)} | {best} | {_cell(None if s['mean_tokens_per_s'] is None else round(s['mean_tokens_per_s']))} | "
+                     f"{'-' if difference is None else f'{difference:.2e}'} |")
     tasks = list(dict.fromkeys(task for s in summaries for task in s["valid_by_task"]))
     if tasks:
         lines += ["", "Last validation accuracy per task:", "",
@@ -110,6 +131,6 @@ def compare_runs(paths: list[str], out: str | Path) -> dict[str, Path]:
             if any(series.values()):
                 images.append(plots.lines(series, "step", label, f"{label} by step", out / name))
     json_path, md_path = out / "compare.json", out / "compare.md"
-    _atomic_write(json_path, json.dumps([run.summary() for run in runs], indent=2) + "\n")
+    _atomic_write(json_path, json.dumps(summarize(runs), indent=2) + "\n")
     _atomic_write(md_path, compare_markdown(runs, images))
     return {"markdown": md_path, "json": json_path, **{image.stem: image for image in images}}

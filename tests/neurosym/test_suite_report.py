@@ -110,6 +110,12 @@ def test_compare_writes_table_of_both_runs(tiny_run: Path, tmp_path: Path) -> No
     assert (tmp_path / "cmp" / "compare_loss.png").read_bytes()[:8] == PNG_MAGIC
 
 
+def test_compare_gives_zero_loss_difference_to_itself(tiny_run: Path, tmp_path: Path) -> None:
+    assert main(["eval", "--compare", str(tiny_run), str(tiny_run), "--out", str(tmp_path / "cmp")]) == 0
+    summaries = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert [s["loss_max_relative_difference"] for s in summaries] == [0.0, 0.0]
+
+
 def test_compare_of_corrupt_log_exits_2(tmp_path: Path, capsys) -> None:
     (tmp_path / "metrics.jsonl").write_text('{"step": 1}\nnot json\n')
     assert main(["eval", "--compare", str(tmp_path), "--out", str(tmp_path / "cmp")]) == 2
