@@ -17,7 +17,7 @@ from neurosym.distributed import DistributedContext, loss_share, shard
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAIN_ARGS = ["train", "--task", "episodic.location", "--steps", "4", "--eval-every", "2", "--log-every", "1",
-              "--train-examples", "64", "--valid-examples", "8", "--batch-size", "8", "--precision", "fp32",
+              "--train-examples", "64", "--valid-examples", "8", "--batch-size", "8", "--grad-accum", "2", "--precision", "fp32",
               "--device", "cpu", "--seed", "3"]
 RELATIVE_TOLERANCE = 1e-5
 
