@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate every task of a suite and write report.md, report.json and PNG plots to --out")
     p.add_argument("--babi-set", choices=["1k", "10k"],
                    help="bAbI test files of this set (default: the set each checkpoint was trained on)")
+    p.add_argument("--add-report", action="append", default=[], metavar="DIR",
+                   help="with --suite: merge the rows of an earlier report folder (e.g. other seeds) into this report")
     p.add_argument("--compare", nargs="+", metavar="RUN",
                    help="compare training runs from their metrics.jsonl logs (table and curves in --out)")
     p.add_argument("--task", action="append", metavar="NAME", help="task to evaluate (default: the training tasks)")
@@ -365,15 +367,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _eval_suite(args: argparse.Namespace) -> int:
-    from neurosym.suite_report import evaluate_suite, parse_checkpoint, write_report
+    from neurosym.suite_report import (
+        evaluate_suite,
+        load_result,
+        merge_results,
+        parse_checkpoint,
+        write_report,
+    )
 
-    if not args.checkpoint:
-        raise NeurosymError("--suite needs at least one --checkpoint [LABEL=]PATH")
+    if not args.checkpoint and not args.add_report:
+        raise NeurosymError("--suite needs at least one --checkpoint [LABEL=]PATH or --add-report DIR")
     if args.task:
         raise NeurosymError("--suite evaluates the suite's tasks; leave out --task or drop --suite")
-    result = evaluate_suite(args.suite, [parse_checkpoint(text) for text in args.checkpoint], modes=args.mode,
-                            n=args.n, seed=args.seed, data_dir=args.data_dir, device=args.device,
-                            babi_set=args.babi_set, progress=True)
+    results = [load_result(folder) for folder in args.add_report]
+    if args.checkpoint:
+        results.append(evaluate_suite(args.suite, [parse_checkpoint(text) for text in args.checkpoint],
+                                      modes=args.mode, n=args.n, seed=args.seed, data_dir=args.data_dir,
+                                      device=args.device, babi_set=args.babi_set, progress=True))
+    result = merge_results(results)
+    if result.suite != args.suite:
+        raise NeurosymError(f"--add-report holds a {result.suite!r} report, not --suite {args.suite}")
     paths = write_report(result, Path(args.out or f"reports/suite-{args.suite}"))
     print(json.dumps(result.to_dict(), indent=2) if args.json else paths["markdown"].read_text(encoding="utf-8"))
     print(f"report: {paths['markdown'].parent} ({len(paths) - 2} plots)", file=sys.stderr)

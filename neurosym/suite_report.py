@@ -20,6 +20,7 @@ from typing import Any
 
 from neurosym import plots
 from neurosym.checkpoint import load_run_info, resolve_checkpoint_dir
+from neurosym.errors import DataError
 from neurosym.evaluation import BABI_FAILED_ERROR, _atomic_write
 from neurosym.references import references_for
 from neurosym.runs import TaskSpec, evaluate_checkpoint
@@ -111,6 +112,37 @@ class SuiteResult:
             "references": [ref.to_dict() for bench in ("babi", "clutrr") for ref in references_for(bench)],
             "notes": self.notes,
         }
+
+
+def load_result(directory: str | Path) -> SuiteResult:
+    """Read the ``report.json`` that :func:`write_report` wrote into ``directory``."""
+    path = Path(directory)
+    path = path / "report.json" if path.is_dir() else path
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        fields = SuiteRow.__dataclass_fields__
+        rows = [SuiteRow(**{k: v for k, v in row.items() if k in fields}) for row in data["rows"]]
+        return SuiteResult(suite=data["suite"], rows=rows, checkpoints=data["checkpoints"],
+                           notes=data.get("notes", []))
+    except FileNotFoundError as exc:
+        raise DataError(f"{path} not found; pass a folder written by `neurosym eval --suite`") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DataError(f"{path} is not a suite report: {exc}") from exc
+
+
+def merge_results(results: list[SuiteResult]) -> SuiteResult:
+    """Combine suite results (e.g. seeds evaluated one at a time) into one; the suites must match."""
+    suites = {result.suite for result in results}
+    if len(suites) > 1:
+        raise DataError(f"cannot merge reports of different suites {sorted(suites)}")
+    checkpoints: dict[str, list[str]] = defaultdict(list)
+    notes: list[str] = []
+    for result in results:
+        for label, paths in result.checkpoints.items():
+            checkpoints[label] += [p for p in paths if p not in checkpoints[label]]
+        notes += [note for note in result.notes if note not in notes]
+    rows = [row for result in results for row in result.rows]
+    return SuiteResult(suite=results[0].suite, rows=rows, checkpoints=dict(checkpoints), notes=notes)
 
 
 def _task_number(name: str) -> tuple[int, str]:
