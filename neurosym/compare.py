@@ -82,7 +82,11 @@ def read_run(path: str | Path) -> RunLog:
 def _cell(value: Any, percent: bool = False) -> str:
     if value is None:
         return "-"
-    return f"{100 * value:.2f}%" if percent else (f"{value:.4f}" if isinstance(value, float) else str(value))
+    if percent:
+        return f"{100 * value:.2f}%"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
 
 
 def summarize(runs: list[RunLog]) -> list[dict[str, Any]]:

@@ -46,7 +46,7 @@ def grouped_bars(
         positions = [i + (index - (len(series) - 1) / 2) * width for i in range(len(categories))]
         ax.bar(positions, values, width, yerr=errors, capsize=2, label=label)
     if threshold is not None:
-        ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"{threshold:g}")
+        ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
     ax.set_xticks(range(len(categories)))
     ax.set_xticklabels(categories, rotation=45, ha="right")
     ax.set_ylabel(ylabel)

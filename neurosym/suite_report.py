@@ -328,7 +328,7 @@ def draw_plots(result: SuiteResult, out: Path) -> list[Path]:
         }
         name = f"babi_error_{babi_set or 'unknown'}.png"
         images.append(plots.grouped_bars([t.removeprefix("babi.") for t in task_names], bars, "test error (%)",
-                                         f"bAbI {babi_set} joint: error per task (dashed: 5% failure line)",
+                                         f"bAbI {babi_set}: test error per task (above the dashed 5% line: failed)",
                                          out / name, threshold=plots.FAILED_ERROR_PERCENT))
     images += _ood_plots(result, out)
     return images

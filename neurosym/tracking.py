@@ -2,7 +2,7 @@
 
 Install it with ``pip install 'neurosym[tensorboard]'`` and view a run with
 ``tensorboard --logdir OUT/tensorboard``. Without it the JSON-lines log is the only
-record, and one info line says so.
+record, and one info line at start-up reports that.
 """
 
 from __future__ import annotations
