@@ -42,6 +42,17 @@ def python_blocks(page: Path) -> list[str]:
 PAGES_WITH_CODE = [page for page in PAGES if python_blocks(page)]
 
 
+def run_blocks(name: str, blocks: list[str]) -> tuple[int | None, str]:
+    """Run ``blocks`` in order in one fresh process; return the failed block number (or None) and stderr."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run([sys.executable, "-c", RUNNER], input=json.dumps([name, blocks]), text=True,
+                            capture_output=True, cwd=REPO_ROOT, env=env, timeout=PAGE_TIMEOUT_S)
+    if result.returncode == 0:
+        return None, result.stderr
+    match = re.search(r"FAILED BLOCK (\d+)", result.stderr)
+    return (int(match.group(1)) if match else 0), result.stderr
+
+
 def test_docs_have_python_examples() -> None:
     assert len(PAGES_WITH_CODE) >= 3
 
@@ -56,11 +67,18 @@ def test_block_pattern_finds_fenced_python() -> None:
 def test_docs_page_examples_run(page: Path) -> None:
     blocks = python_blocks(page)
     relative = str(page.relative_to(REPO_ROOT))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONPATH": str(REPO_ROOT)}
-    result = subprocess.run([sys.executable, "-c", RUNNER], input=json.dumps([relative, blocks]), text=True,
-                            capture_output=True, cwd=REPO_ROOT, env=env, timeout=PAGE_TIMEOUT_S)
-    if result.returncode != 0:
-        match = re.search(r"FAILED BLOCK (\d+)", result.stderr)
-        number = int(match.group(1)) if match else 0
+    number, stderr = run_blocks(relative, blocks)
+    if number is not None:
         first_line = blocks[number - 1].splitlines()[0] if number else "?"
-        pytest.fail(f"{relative}: python block {number} ({first_line!r}) failed:\n{result.stderr[-3000:]}")
+        pytest.fail(f"{relative}: python block {number} ({first_line!r}) failed:\n{stderr[-3000:]}")
+
+
+def test_runner_names_failing_block() -> None:
+    number, stderr = run_blocks("page.md", ["x = 1\n", "assert x == 2, 'x is not 2'\n"])
+    assert number == 2
+    assert "x is not 2" in stderr
+
+
+def test_runner_shares_names_between_blocks() -> None:
+    number, _ = run_blocks("page.md", ["x = 1\n", "assert x == 1\n"])
+    assert number is None
