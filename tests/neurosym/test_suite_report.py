@@ -181,3 +181,27 @@ def test_babi_suite_with_1k_set_trains_on_en_files(babi_dir: Path, tmp_path: Pat
     tasks = load_run_info(out / "last")["tasks"]
     assert [t["name"] for t in tasks] == suite_tasks("babi")
     assert {t["difficulty"]["variant"] for t in tasks} == {"en"}
+
+
+def test_config_tokens_render_flags_and_lists() -> None:
+    from neurosym.cli import build_parser
+    from neurosym.runconfig import config_tokens, subparser
+
+    train = subparser(build_parser(), "train")
+    tokens = config_tokens({"pack": True, "eval": False, "features": {"slots": {"layers": [1]}}, "lr": 0.002}, train)
+    assert tokens == ["--pack", "--feature", 'slots={"layers": [1]}', "--lr", "0.002"]
+
+
+def test_config_equals_form_is_expanded(tmp_path: Path) -> None:
+    from neurosym.cli import build_parser
+    from neurosym.runconfig import expand_config
+
+    (tmp_path / "run.json").write_text(json.dumps({"steps": 7}))
+    argv = expand_config(["-v", "train", f"--config={tmp_path / 'run.json'}", "--out", "x"], build_parser())
+    assert argv == ["-v", "train", "--steps", "7", "--out", "x"]
+
+
+def test_config_rejects_list_for_scalar_option(tmp_path: Path, capsys) -> None:
+    (tmp_path / "run.json").write_text(json.dumps({"steps": [1, 2]}))
+    assert main(["train", "--config", str(tmp_path / "run.json")]) == 2
+    assert "key 'steps'" in capsys.readouterr().err
