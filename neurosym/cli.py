@@ -93,8 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_generate)
 
     p = sub.add_parser("train", help="train a model on one or more tasks")
-    p.add_argument("--task", action="append", required=True, metavar="NAME[:WEIGHT]",
+    p.add_argument("--config", metavar="FILE",
+                   help="JSON run file whose keys are this command's long options; flags typed here override it")
+    p.add_argument("--task", action="append", metavar="NAME[:WEIGHT]",
                    help="task to train on, repeatable; WEIGHT sets its share of batches")
+    p.add_argument("--suite", choices=["core", "babi", "clutrr", "all"],
+                   help="train one model jointly on every task of a suite (added to any --task)")
+    p.add_argument("--babi-set", choices=["1k", "10k"],
+                   help="bAbI training set: 1,000 or 10,000 questions per task (sets the knob variant=en or en-10k)")
     p.add_argument("--preset", default="tiny", help="model size: tiny, small or base (default tiny)")
     p.add_argument("--steps", type=_positive_int, default=2000, help="optimizer steps (default 2000)")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="examples per step (default 64)")
@@ -102,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
     p.add_argument("--warmup", type=int, default=100, help="warmup steps (default 100)")
     p.add_argument("--eval-every", type=_positive_int, default=250, help="validate every N steps (default 250)")
+    p.add_argument("--log-every", type=_positive_int, default=25,
+                   help="write the training loss to metrics.jsonl every N steps (default 25)")
+    p.add_argument("--stop-after", type=_positive_int, metavar="STEP",
+                   help="stop at this step without changing the learning-rate schedule; continue later with --resume")
     p.add_argument("--loss-on", choices=["answer", "all"], default="answer",
                    help="tokens that carry the loss: the answer only, or every token after <bos> (default answer)")
     p.add_argument("--train-examples", type=_positive_int, help="training examples per task (default: task default)")
@@ -129,14 +139,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validation examples per task, decoded at every --eval-every (default 500)")
     p.set_defaults(handler=cmd_train)
 
-    p = sub.add_parser("eval", help="evaluate a checkpoint")
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder or run folder")
+    p = sub.add_parser("eval", help="evaluate a checkpoint, run a task suite over checkpoints, or compare runs")
+    p.add_argument("--checkpoint", action="append", metavar="[LABEL=]PATH",
+                   help="checkpoint folder or run folder; with --suite repeatable, and checkpoints that share "
+                        "a LABEL are seeds of one variant (mean ± std)")
+    p.add_argument("--suite", choices=["core", "babi", "clutrr", "all"],
+                   help="evaluate every task of a suite and write report.md, report.json and PNG plots to --out")
+    p.add_argument("--babi-set", choices=["1k", "10k"],
+                   help="bAbI test files of this set (default: the set each checkpoint was trained on)")
+    p.add_argument("--add-report", action="append", default=[], metavar="DIR",
+                   help="with --suite: merge the rows of an earlier report folder (e.g. other seeds) into this report")
+    p.add_argument("--compare", nargs="+", metavar="RUN",
+                   help="compare training runs from their metrics.jsonl logs (table and curves in --out)")
     p.add_argument("--task", action="append", metavar="NAME", help="task to evaluate (default: the training tasks)")
     p.add_argument("--data-dir", help="folder of public data files (or set NEUROSYM_DATA)")
     p.add_argument("-n", type=_positive_int, help="examples per split (default: all / task default)")
     p.add_argument("--seed", type=int, default=0, help="seed of generated test splits (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--out", help="folder for eval.json and eval.md (default: the run folder)")
+    p.add_argument("--out", help="folder for eval.json and eval.md (default: the run folder); for --suite "
+                                 "(default reports/suite-SUITE) and --compare (default reports/compare) the report folder")
     p.add_argument("--mode", action="append", choices=["neural", "program", "tool"],
                    help="inference mode, repeatable to compare modes on the same items (default: the training mode)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -266,14 +287,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from neurosym import distributed
     from neurosym.config import preset
     from neurosym.device import resolve_device, resolve_precision
     from neurosym.runs import TaskSpec, train_run
     from neurosym.tasks import get_task
     from neurosym.training import TrainConfig
 
-    specs = [TaskSpec.parse(text, data_dir=args.data_dir) for text in args.task]
+    specs = [TaskSpec.parse(text, data_dir=args.data_dir) for text in _train_task_names(args)]
     knobs = dict(args.knobs)
+    if args.babi_set and "variant" not in knobs:
+        from neurosym.suites import babi_variant
+
+        knobs["variant"] = babi_variant(args.babi_set)
     for spec in specs:
         task = get_task(spec.name)
         spec.difficulty = {k: task.parse_knob(k, v) for k, v in knobs.items() if k in task.difficulty}
@@ -293,11 +319,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
         warmup_steps=args.warmup, eval_every=args.eval_every, seed=args.seed, device=args.device,
-        precision=args.precision, answer_loss_only=args.loss_on == "answer",
+        precision=args.precision, answer_loss_only=args.loss_on == "answer", log_every=args.log_every,
     )
-    result = train_run(specs, args.out, model_preset=args.preset, model_overrides=overrides,
-                       train_config=config, resume=args.resume, evaluate_after=args.eval, mode=args.mode,
-                       pack=args.pack, valid_examples=args.valid_examples)
+    context = distributed.init_from_env(args.device)
+    try:
+        distributed.barrier()  # every rank has checked the run folder before rank 0 writes to it
+        if context.is_main:
+            _write_run_file(args, Path(args.out))
+        result = train_run(specs, args.out, model_preset=args.preset, model_overrides=overrides,
+                           train_config=config, resume=args.resume, evaluate_after=args.eval, mode=args.mode,
+                           pack=args.pack, valid_examples=args.valid_examples, stop_at=args.stop_after)
+    finally:
+        distributed.shutdown()
+    if not context.is_main:
+        return 0
     final = [r for r in result.history if "valid/accuracy" in r]
     if final:
         print(f"validation accuracy at step {final[-1]['step']}: {100 * final[-1]['valid/accuracy']:.2f}%")
@@ -306,6 +341,30 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(result.report.to_table())
         print(f"report: {Path(args.out) / 'eval.md'}")
     return 0
+
+
+def _train_task_names(args: argparse.Namespace) -> list[str]:
+    """Return the ``--task`` entries followed by the tasks of ``--suite`` not already named."""
+    names = list(args.task or [])
+    if args.suite:
+        from neurosym.suites import suite_tasks
+
+        chosen = {text.partition(":")[0] for text in names}
+        names += [name for name in suite_tasks(args.suite) if name not in chosen]
+    if not names:
+        raise NeurosymError("no task to train on; pass --task NAME (repeatable) or --suite core|babi|clutrr|all")
+    return names
+
+
+def _write_run_file(args: argparse.Namespace, out: Path) -> None:
+    """Record the resolved options as ``OUT/train_args.json``, a run file that ``--config`` reads back."""
+    from neurosym.evaluation import _atomic_write
+    from neurosym.runconfig import args_to_config, subparser
+
+    options = args_to_config(args, subparser(build_parser(), "train"))
+    options.pop("resume", None)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "train_args.json", json.dumps(options, indent=2) + "\n")
 
 
 def _check_run_folder(out: Path, resume: bool, task_names: list[str]) -> None:
@@ -328,8 +387,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from neurosym.checkpoint import resolve_checkpoint_dir
     from neurosym.runs import TaskSpec, evaluate_checkpoint
 
+    if args.compare:
+        return _eval_compare(args)
+    if args.suite:
+        return _eval_suite(args)
+    if not args.checkpoint or len(args.checkpoint) > 1:
+        raise NeurosymError("pass one --checkpoint PATH, or several with --suite NAME, or --compare RUN RUN")
     specs = [TaskSpec.parse(name, data_dir=args.data_dir) for name in args.task] if args.task else None
-    directory = resolve_checkpoint_dir(args.checkpoint)
+    directory = resolve_checkpoint_dir(args.checkpoint[0])
     if specs is None and args.data_dir:
         from neurosym.checkpoint import load_run_info
 
@@ -345,6 +410,42 @@ def cmd_eval(args: argparse.Namespace) -> int:
     json_path, md_path = report.write(out)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.to_table())
     print(f"report: {md_path} and {json_path}", file=sys.stderr)
+    return 0
+
+
+def _eval_suite(args: argparse.Namespace) -> int:
+    from neurosym.suite_report import (
+        evaluate_suite,
+        load_result,
+        merge_results,
+        parse_checkpoint,
+        write_report,
+    )
+
+    if not args.checkpoint and not args.add_report:
+        raise NeurosymError("--suite needs at least one --checkpoint [LABEL=]PATH or --add-report DIR")
+    if args.task:
+        raise NeurosymError("--suite evaluates the suite's tasks; leave out --task or drop --suite")
+    results = [load_result(folder) for folder in args.add_report]
+    if args.checkpoint:
+        results.append(evaluate_suite(args.suite, [parse_checkpoint(text) for text in args.checkpoint],
+                                      modes=args.mode, n=args.n, seed=args.seed, data_dir=args.data_dir,
+                                      device=args.device, babi_set=args.babi_set, progress=True))
+    result = merge_results(results)
+    if result.suite != args.suite:
+        raise NeurosymError(f"--add-report holds a {result.suite!r} report, not --suite {args.suite}")
+    paths = write_report(result, Path(args.out or f"reports/suite-{args.suite}"))
+    print(json.dumps(result.to_dict(), indent=2) if args.json else paths["markdown"].read_text(encoding="utf-8"))
+    print(f"report: {paths['markdown'].parent} ({len(paths) - 2} plots)", file=sys.stderr)
+    return 0
+
+
+def _eval_compare(args: argparse.Namespace) -> int:
+    from neurosym.compare import compare_runs
+
+    paths = compare_runs(args.compare, Path(args.out or "reports/compare"))
+    print(paths["markdown"].read_text(encoding="utf-8"))
+    print(f"report: {paths['markdown'].parent}", file=sys.stderr)
     return 0
 
 
@@ -498,10 +599,19 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from neurosym.runconfig import expand_config
+
     parser = build_parser()
+    try:
+        argv = expand_config(sys.argv[1:] if argv is None else argv, parser)
+    except NeurosymError as exc:
+        print(f"neurosym: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     args = parser.parse_args(argv)
+    # Under torchrun only rank 0 reports progress; the other ranks log warnings and errors.
+    quiet = os.environ.get("RANK", "0") != "0"
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:

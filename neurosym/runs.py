@@ -156,10 +156,13 @@ def train_run(
     evaluate_after: bool = False,
     mode: str = "neural",
     pack: bool = False,
+    stop_at: int | None = None,
 ) -> RunResult:
     """Train one model on a weighted mix of tasks; optionally evaluate it afterwards.
 
     ``mode`` sets the training layout (see :func:`neurosym.data.encode_example`).
+    ``stop_at`` ends training at that step without changing the schedule (resume later).
+    Under torchrun only rank 0 evaluates afterwards; the other ranks return no report.
     """
     check_mode(mode)
     config = train_config or TrainConfig()
@@ -205,7 +208,8 @@ def train_run(
                       validator=make_validator(tokenizer, valid_sets, mode), run_info=run_info)
     if resume and (out_dir / "last").is_dir():
         trainer.resume(out_dir / "last")
-    history = trainer.train()
+    history = trainer.train(stop_at=stop_at)
+    evaluate_after = evaluate_after and trainer.dist.is_main
     report = evaluate_checkpoint(out_dir, progress=config.progress) if evaluate_after else None
     if report is not None:
         report.write(out_dir)

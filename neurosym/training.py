@@ -23,12 +23,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from neurosym import distributed
 from neurosym.checkpoint import load_training_state, save_training_state
 from neurosym.data import MixtureSampler, collate_train, model_inputs
 from neurosym.device import autocast, resolve_device, resolve_precision
 from neurosym.errors import CheckpointError, ConfigError
 from neurosym.model import TransformerPlus
 from neurosym.tokenizer import Tokenizer
+from neurosym.tracking import TensorBoardTracker
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +95,12 @@ class Trainer:
         run_info: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
-        self.device = resolve_device(config.device)
+        self.dist = distributed.current()
+        self.device = distributed.local_device(resolve_device(config.device), self.dist)
         self.precision = resolve_precision(config.precision, self.device)
         self.model = model.to(self.device)
+        # Under torchrun: the DistributedDataParallel wrapper for training steps; else the model.
+        self.parallel_model = distributed.wrap_model(self.model, self.dist)
         self.tokenizer = tokenizer
         self.sampler = sampler
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -106,6 +111,10 @@ class Trainer:
         self.step = 0
         self.best_score: float | None = None
         self.history: list[dict[str, Any]] = []
+        # TensorBoard scalars beside metrics.jsonl, written by rank 0 only.
+        self.tracker = None
+        if self.out_dir is not None and self.dist.is_main:
+            self.tracker = TensorBoardTracker(self.out_dir / "tensorboard")
         _seed_everything(config.seed)
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
@@ -130,13 +139,17 @@ class Trainer:
         tokens = 0
         for micro in range(cfg.grad_accum):
             items = self.sampler.batch(self.step, micro, cfg.batch_size)
+            if self.dist.enabled:
+                items = distributed.shard(items, self.dist)
             batch = collate_train(items, self.tokenizer.pad_id, cfg.answer_loss_only)
             batch = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             with autocast(self.device, self.precision):
-                output = self.model(**model_inputs(batch))
-            (output.loss / cfg.grad_accum).backward()
-            total_loss += output.loss.item() / cfg.grad_accum
-            tokens += batch["input_ids"].numel()
+                output = self.parallel_model(**model_inputs(batch))
+            share = distributed.loss_share(batch["labels"], self.dist)
+            (output.loss * share / cfg.grad_accum).backward()
+            loss, micro_tokens = distributed.global_loss_and_tokens(output.loss, share, batch["input_ids"], self.dist)
+            total_loss += loss / cfg.grad_accum
+            tokens += micro_tokens
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -156,7 +169,11 @@ class Trainer:
             "training %d steps on %s (%s), %d parameters",
             cfg.steps, self.device, self.precision, self.model.num_parameters(),
         )
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not cfg.progress, desc="train", unit="step")
+        if self.dist.enabled:
+            logger.info("data parallel over %d processes; each takes its share of a batch of %d",
+                        self.dist.world_size, cfg.batch_size)
+        show = cfg.progress and self.dist.is_main
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not show, desc="train", unit="step")
         window_tokens, window_start = 0, time.perf_counter()
         while self.step < end:
             metrics = self.train_step()
@@ -172,10 +189,15 @@ class Trainer:
                 self.validate_and_save()
                 window_start = time.perf_counter()
         bar.close()
+        if self.tracker is not None:
+            self.tracker.flush()
         return self.history
 
     def validate_and_save(self) -> dict[str, float]:
         metrics: dict[str, float] = {}
+        if not self.dist.is_main:
+            distributed.barrier()  # rank 0 validates and writes the checkpoints meanwhile
+            return metrics
         if self.validator is not None:
             self.model.eval()
             metrics = self.validator(self.model)
@@ -188,14 +210,17 @@ class Trainer:
             if score is None or self.best_score is None or score >= self.best_score:
                 self.best_score = score
                 self.save(self.out_dir / "best", with_state=False)
+        distributed.barrier()
         return metrics
 
     def _log(self, record: dict[str, Any]) -> None:
         self.history.append(record)
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
+            if self.tracker is not None:
+                self.tracker.log(record)
         logger.debug("%s", record)
 
     # -- checkpoints ------------------------------------------------------
