@@ -192,6 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
     b.set_defaults(handler=cmd_bench_compress)
 
+    b = bench.add_parser("mod", help="mixture-of-depths against a dense model trained with equal FLOPs")
+    b.add_argument("--task", default="episodic.location")
+    b.add_argument("--set", dest="knobs", action="append", type=_parse_pair, default=[], metavar="KNOB=VALUE",
+                   help="difficulty knob of the task (repeatable)")
+    b.add_argument("--data-dir", help="folder of public data files (or set NEUROSYM_DATA)")
+    b.add_argument("--dense-steps", type=_positive_int, default=600, help="steps of the dense model (default 600)")
+    b.add_argument("--capacity", type=float, default=0.125, help="fraction of tokens routed (default 0.125)")
+    b.add_argument("--layers", type=int, nargs="+", help="routed blocks (default: every other block, from 1)")
+    b.add_argument("--batch-size", type=_positive_int, default=32)
+    b.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    b.set_defaults(handler=cmd_bench_mod)
+
     p = sub.add_parser("compress", help="quantize or prune a checkpoint into a new checkpoint")
     p.add_argument("--checkpoint", required=True, help="checkpoint folder or run folder")
     p.add_argument("--method", required=True, help="int8-dynamic, int8-weight, int4-weight, magnitude, wanda or 2:4")
@@ -396,6 +408,27 @@ def cmd_bench_compress(args: argparse.Namespace) -> int:
     result = bench_compress(args.checkpoint, args.task, n=args.n, methods=args.methods, sparsity=args.sparsity,
                             group_size=args.group_size, data_dir=args.data_dir, speed=not args.no_speed)
     print(json.dumps(result, indent=2) if args.json else format_rows(result))
+    return 0
+
+
+def cmd_bench_mod(args: argparse.Namespace) -> int:
+    from neurosym.depth_bench import bench_mod
+    from neurosym.tasks import get_task
+
+    task = get_task(args.task)
+    knobs = {key: task.parse_knob(key, raw) for key, raw in args.knobs}
+    r = bench_mod(args.task, knobs, dense_steps=args.dense_steps, capacity=args.capacity, layers=args.layers,
+                  batch_size=args.batch_size, data_dir=args.data_dir)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"task {r['task']} {r['difficulty']}, mean length {r['mean_length']} tokens, capacity {r['capacity']} "
+          f"on blocks {r['routed_layers']}")
+    print(f"{'variant':<18} {'steps':>6} {'FLOPs/forward':>14} {'train FLOPs':>12} {'valid loss':>10} "
+          f"{'valid acc':>9} {'seconds':>8}")
+    for name, v in r["variants"].items():
+        print(f"{name:<18} {v['steps']:>6} {v['flops_per_forward']:>14.3e} {v['training_flops']:>12.3e} "
+              f"{v['valid_loss']:>10.4f} {100 * v['valid_accuracy']:>8.2f}% {v['train_seconds']:>8.0f}")
     return 0
 
 

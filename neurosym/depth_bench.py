@@ -305,3 +305,82 @@ def plot_thresholds(result: dict[str, Any], path: str) -> Path:
     figure.savefig(out, dpi=100)
     plt.close(figure)
     return out
+
+
+@torch.no_grad()
+def validation_loss(model: TransformerPlus, items: list[Any], pad_id: int, batch_size: int = 64) -> float:
+    """Mean answer-token cross-entropy over encoded examples, the model in eval mode."""
+    from neurosym.data import collate_train
+    from neurosym.layers.routing import shifted_cross_entropy
+
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(items), batch_size):
+        batch = collate_train(items[start : start + batch_size], pad_id)
+        logits = model(batch["input_ids"]).logits
+        tokens = int((batch["labels"][:, 1:] != -100).sum())
+        total += float(shifted_cross_entropy(logits, batch["labels"])) * tokens
+        count += tokens
+    return total / max(count, 1)
+
+
+def bench_mod(
+    task: str = "episodic.location",
+    difficulty: dict[str, Any] | None = None,
+    dense_steps: int = 600,
+    capacity: float = 0.125,
+    layers: list[int] | None = None,
+    model_preset: str = "tiny",
+    batch_size: int = 32,
+    lr: float = 2e-3,
+    valid_examples: int = 500,
+    seed: int = 0,
+    data_dir: str | None = None,
+) -> dict[str, Any]:
+    """Train a dense model and a mixture-of-depths model on the same data at equal training FLOPs.
+
+    The routed model gets more steps, dense_steps * FLOPs(dense) / FLOPs(routed), with
+    FLOPs per forward at the mean training sequence length (training costs three
+    forwards either way). Reports final validation loss in eval mode (the causal
+    predictor routes), accuracy and FLOPs per forward.
+    """
+    from neurosym.config import MixtureOfDepthsConfig, preset
+    from neurosym.data import MixtureSampler
+    from neurosym.layers.routing import forward_flops
+    from neurosym.runs import TaskSpec, build_tokenizer, encode_all
+    from neurosym.training import TrainConfig, Trainer
+
+    spec = TaskSpec(task, difficulty=dict(difficulty or {}), data_dir=data_dir)
+    train = spec.examples("train", seed=seed)
+    valid = spec.examples("valid", n=valid_examples, seed=seed)
+    tokenizer = build_tokenizer({task: train})
+    dense_config = preset(model_preset, len(tokenizer))
+    routed_layers = layers if layers is not None else list(range(1, dense_config.n_layers, 2))
+    mod_config = preset(model_preset, len(tokenizer),
+                        mixture_of_depths=MixtureOfDepthsConfig(layers=routed_layers, capacity=capacity))
+    encoded = encode_all(train, tokenizer, dense_config.max_seq_len)
+    valid_items = encode_all(valid, tokenizer, dense_config.max_seq_len)
+    length = round(sum(len(item.input_ids) for item in encoded) / len(encoded))
+    flops = {"dense": forward_flops(dense_config, length)["total"],
+             "mixture_of_depths": forward_flops(mod_config, length)["total"]}
+    steps = {"dense": dense_steps, "mixture_of_depths": round(dense_steps * flops["dense"] / flops["mixture_of_depths"])}
+    result: dict[str, Any] = {"task": task, "difficulty": spec.difficulty, "mean_length": length,
+                              "capacity": capacity, "routed_layers": routed_layers, "variants": {}}
+    for name, config in (("dense", dense_config), ("mixture_of_depths", mod_config)):
+        torch.manual_seed(seed)
+        model = TransformerPlus(config)
+        sampler = MixtureSampler({task: encoded}, {task: 1.0}, seed)
+        train_config = TrainConfig(steps=steps[name], batch_size=batch_size, lr=lr, seed=seed, device="cpu",
+                                   precision="fp32", progress=False, warmup_steps=min(100, steps[name] // 10))
+        start = time.perf_counter()
+        Trainer(model, tokenizer, sampler, train_config).train()
+        seconds = time.perf_counter() - start
+        report = evaluate(model, tokenizer, get_task(task), valid, "valid")
+        result["variants"][name] = {
+            "steps": steps[name], "flops_per_forward": flops[name],
+            "training_flops": 3 * flops[name] * steps[name] * batch_size,
+            "valid_loss": validation_loss(model, valid_items, tokenizer.pad_id),
+            "valid_accuracy": report.accuracy, "train_seconds": seconds,
+        }
+        logger.info("%s: %s", name, result["variants"][name])
+    return result

@@ -373,3 +373,37 @@ class DepthRunner:
 def uses_depth_features(config: ModelConfig) -> bool:
     """Whether any conditional-depth feature is on."""
     return any(getattr(config, name) is not None for name in ("early_exit", "skip_layers", "mixture_of_depths"))
+
+
+def forward_flops(config: ModelConfig, length: int) -> dict[str, float]:
+    """Multiply-add FLOPs (2 per multiply-add) of one forward pass over ``length`` tokens.
+
+    Mixture-of-depths blocks count only their ceil(capacity * T) routed tokens (with
+    attention among them) plus the router and predictor on every token; early-exit
+    heads count one LM-head product per exit block and token, as in training. Skip
+    layers and exits at inference are not counted: they depend on the data.
+    """
+    d, hidden, vocab = config.d_model, config.hidden_dim, config.vocab_size
+    mlp_matrices = 3 if config.mlp == "swiglu" else 2
+    mod = config.mixture_of_depths
+
+    def block(tokens: int) -> float:
+        projections = 2 * tokens * (4 * d * d + mlp_matrices * d * hidden)
+        attention = 2 * 2 * d * tokens * (tokens + 1) / 2  # scores and weighted values, causal
+        return projections + attention
+
+    blocks = 0.0
+    routing = 0.0
+    for index in range(config.n_layers):
+        if mod is not None and mod.applies_to(index) and mod.capacity < 1.0:
+            blocks += block(max(1, math.ceil(mod.capacity * length)))
+            predictor_hidden = max(8, d // 8)
+            routing += 2 * length * (d + d * predictor_hidden + predictor_hidden)
+        else:
+            blocks += block(length)
+    heads = 2 * length * d * vocab
+    exits = 0.0
+    if config.early_exit is not None:
+        exits = heads * len(config.early_exit.exit_layers(config.n_layers))
+    return {"blocks": blocks, "routing": routing, "lm_head": heads, "exit_heads": exits,
+            "total": blocks + routing + heads + exits}

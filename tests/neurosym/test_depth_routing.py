@@ -9,7 +9,7 @@ import torch
 
 from neurosym.config import EarlyExitConfig, MixtureOfDepthsConfig, ModelConfig, SkipLayerConfig
 from neurosym.errors import ConfigError
-from neurosym.layers.routing import confidence
+from neurosym.layers.routing import confidence, forward_flops
 from neurosym.model import TransformerPlus
 
 VOCAB = 40
@@ -267,3 +267,17 @@ def test_depth_config_round_trips_json() -> None:
                          mixture_of_depths=MixtureOfDepthsConfig(layers=[1, 3], capacity=0.125),
                          skip_layers=SkipLayerConfig(static=[2], dynamic=True))
     assert ModelConfig.from_json(config.to_json()) == config
+
+
+def test_forward_flops_capacity_one_equals_dense() -> None:
+    dense = ModelConfig(vocab_size=VOCAB, d_model=32, n_layers=4, n_heads=4)
+    routed = ModelConfig(vocab_size=VOCAB, d_model=32, n_layers=4, n_heads=4,
+                         mixture_of_depths=MixtureOfDepthsConfig(capacity=1.0))
+    assert forward_flops(routed, 50)["total"] == forward_flops(dense, 50)["total"]
+
+
+def test_forward_flops_shrink_with_capacity() -> None:
+    dense = ModelConfig(vocab_size=VOCAB, d_model=32, n_layers=4, n_heads=4)
+    routed = ModelConfig(vocab_size=VOCAB, d_model=32, n_layers=4, n_heads=4,
+                         mixture_of_depths=MixtureOfDepthsConfig(layers=[1, 3], capacity=0.125))
+    assert forward_flops(routed, 64)["blocks"] < 0.6 * forward_flops(dense, 64)["blocks"]
