@@ -139,7 +139,7 @@ def check_int4_shape(in_features: int, group_size: int) -> None:
 
 # -- selection and checks ------------------------------------------------------------
 def target_linears(model: nn.Module) -> dict[str, nn.Linear]:
-    """The float Linears inside the blocks, by module name."""
+    """Return the float Linears inside the blocks, by module name."""
     return {name: module for name, module in model.named_modules()
             if name.startswith("blocks.") and type(module) is nn.Linear}
 

@@ -67,7 +67,7 @@ class VariantResult:
 
 
 def with_features(model: TransformerPlus, **features: Any) -> TransformerPlus:
-    """A copy of ``model`` whose config has ``features`` replaced (None switches one off)."""
+    """Copy ``model`` into a new model whose config has ``features`` replaced (None switches one off)."""
     config = ModelConfig.from_dict({**model.config.to_dict(), **features})
     variant = TransformerPlus(config).eval()
     state = model.state_dict()
@@ -77,13 +77,13 @@ def with_features(model: TransformerPlus, **features: Any) -> TransformerPlus:
 
 
 def dense_of(model: TransformerPlus) -> TransformerPlus:
-    """The same weights with every depth feature off."""
+    """Copy ``model`` with every depth feature switched off."""
     return with_features(model, **dict.fromkeys(DEPTH_FEATURES))
 
 
 @dataclass
 class BenchSetup:
-    """What every variant is measured on."""
+    """Model, tokenizer and examples that every variant is measured on."""
 
     model: TransformerPlus
     tokenizer: Tokenizer
