@@ -302,10 +302,48 @@ class DepthRunner:
             kv = project_kv(block, x, positions, past_kv)
             if kv is not None:
                 return x, kv
+        if run is not None and x.shape[1] == 1 and not bool(run.all()):
+            split = self._split_rows(block, x, positions, mask, past_kv, run[:, 0])
+            if split is not None:
+                return split
         y, present = block(x, positions, mask, past_kv, self.context)
         if run is None:
             return y, present
         return torch.where(run.unsqueeze(-1), y, x), present
+
+    def _split_rows(
+        self,
+        block: nn.Module,
+        x: torch.Tensor,
+        positions: torch.Tensor,
+        mask: torch.Tensor | None,
+        past: tuple[torch.Tensor, torch.Tensor] | None,
+        running: torch.Tensor,
+    ) -> tuple[torch.Tensor, CacheEntry] | None:
+        """Decode one token per row: run the block on the running rows, project keys and values for the rest.
+
+        ``running`` is (B,) bool. Returns None when the block's attention has no key/value projection
+        that can run alone.
+        """
+        rows = running.nonzero().squeeze(1)
+        idle = (~running).nonzero().squeeze(1)
+        positions = positions.expand(x.shape[0], 1)
+
+        def pick(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+            return None if past is None else (past[0][index], past[1][index])
+
+        idle_kv = project_kv(block, x[idle], positions[idle], pick(idle))
+        if idle_kv is None:
+            return None
+        row_mask = None if mask is None else mask.expand(x.shape[0], *mask.shape[1:])[rows]
+        y, (row_k, row_v) = block(x[rows], positions[rows], row_mask, pick(rows), self.context)
+        keys = row_k.new_empty((x.shape[0], *row_k.shape[1:]))
+        values = torch.empty_like(keys)
+        keys[rows], keys[idle] = row_k, idle_kv[0]
+        values[rows], values[idle] = row_v, idle_kv[1]
+        out = x.clone()
+        out[rows] = y
+        return out, (keys, values)
 
     def _routed_block(
         self,
