@@ -76,8 +76,8 @@ EXIT_CRITERIA: tuple[str, ...] = get_args(ExitCriterion)
 class EarlyExitConfig(FeatureConfig):
     """Shared output head after chosen layers with a confidence rule (see ``neurosym.layers.routing``).
 
-    ``layers`` lists the blocks after which a token may exit (None: every block but
-    the last, which always ends in the final norm). At inference a token stops when its
+    ``layers`` lists the blocks after which a token may exit (None: every block). The
+    last block always ends in the final norm and LM head, which is its exit. At inference a token stops when its
     confidence exceeds ``threshold``: the top probability (``max_prob``) or one minus
     the entropy divided by log V (``entropy``); both lie in [0, 1], so 1.0 never exits.
     Training adds ``loss_weight`` times the exit losses, weighted by layer depth, as
@@ -99,15 +99,14 @@ class EarlyExitConfig(FeatureConfig):
             )
         if not isinstance(self.loss_weight, (int, float)) or self.loss_weight < 0:
             raise ConfigError(f"early_exit.loss_weight must be >= 0, got {self.loss_weight!r}")
-        if self.layers is not None and config.n_layers - 1 in self.layers:
-            raise ConfigError(
-                f"early_exit.layers must not hold the last block {config.n_layers - 1}: it always exits "
-                "through the final norm; list earlier blocks only"
-            )
 
     def exit_layers(self, n_layers: int) -> list[int]:
-        """Blocks followed by an exit head, in order."""
-        return sorted(self.layers) if self.layers is not None else list(range(n_layers - 1))
+        """Return the blocks followed by an exit head, in order.
+
+        The last block always ends in the final norm and LM head, so listing it adds no head.
+        """
+        layers = self.layers if self.layers is not None else range(n_layers - 1)
+        return sorted(i for i in set(layers) if i < n_layers - 1)
 
 
 @dataclass
@@ -132,7 +131,7 @@ class SkipLayerConfig(FeatureConfig):
 
     name: ClassVar[str] = "skip_layers"
     static: list[int] = dataclasses.field(default_factory=list)
-    dynamic: bool = False
+    dynamic: bool = True
     similarity: float = 0.995
 
     def check(self, config: ModelConfig) -> None:

@@ -200,7 +200,7 @@ def bench_depth(
                                                                   mixture_of_depths=None, skip_layers=None)
     most_similar = max(range(model.config.n_layers), key=lambda i: similarity[i])
     variants[f"skip_static[{most_similar}]"] = with_features(
-        dense, skip_layers=SkipLayerConfig(static=[most_similar]))
+        dense, skip_layers=SkipLayerConfig(static=[most_similar], dynamic=False))
     for value in similarities or [0.99, 0.95]:
         variants[f"skip_dynamic@{value:g}"] = with_features(dense, skip_layers=SkipLayerConfig(dynamic=True,
                                                                                                 similarity=value))

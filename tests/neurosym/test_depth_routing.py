@@ -73,7 +73,7 @@ def balance(model: TransformerPlus) -> TransformerPlus:
 VARIANTS = {
     "early_exit_max_prob": lambda: early_exit_model("max_prob"),
     "early_exit_entropy": lambda: early_exit_model("entropy"),
-    "skip_static": lambda: build(skip_layers=SkipLayerConfig(static=[1, 2])),
+    "skip_static": lambda: build(skip_layers=SkipLayerConfig(static=[1, 2], dynamic=False)),
     "skip_dynamic": lambda: balance(build(skip_layers=SkipLayerConfig(dynamic=True))),
     "mixture_of_depths": lambda: balance(build(mixture_of_depths=MixtureOfDepthsConfig(layers=[1, 3], capacity=0.5))),
     "all_three": lambda: balance(build(
@@ -112,7 +112,7 @@ def test_dynamic_skip_similarity_one_equals_dense() -> None:
 
 
 def test_static_skip_equals_model_without_the_block() -> None:
-    model = build(n_layers=2, skip_layers=SkipLayerConfig(static=[1]))
+    model = build(n_layers=2, skip_layers=SkipLayerConfig(static=[1], dynamic=False))
     torch.manual_seed(0)
     shallow = TransformerPlus(ModelConfig(vocab_size=VOCAB, d_model=32, n_layers=1, n_heads=4, max_seq_len=64)).eval()
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("blocks.1.")}
@@ -248,10 +248,9 @@ def test_mixture_of_depths_eval_records_router_decisions() -> None:
         ("early_exit", {"threshold": 1.5}, "threshold"),
         ("early_exit", {"threshold": -0.1}, "threshold"),
         ("early_exit", {"criterion": "margin"}, "criterion"),
-        ("early_exit", {"layers": [3]}, "last block"),
         ("mixture_of_depths", {"capacity": 0.0}, "capacity"),
         ("mixture_of_depths", {"capacity": 1.5}, "capacity"),
-        ("skip_layers", {}, "does nothing"),
+        ("skip_layers", {"dynamic": False}, "does nothing"),
         ("skip_layers", {"static": [0, 1, 2, 3]}, "every block"),
         ("skip_layers", {"static": [9]}, "outside"),
     ],
@@ -281,3 +280,8 @@ def test_forward_flops_shrink_with_capacity() -> None:
     routed = ModelConfig(vocab_size=VOCAB, d_model=32, n_layers=4, n_heads=4,
                          mixture_of_depths=MixtureOfDepthsConfig(layers=[1, 3], capacity=0.125))
     assert forward_flops(routed, 64)["blocks"] < 0.6 * forward_flops(dense, 64)["blocks"]
+
+
+def test_early_exit_on_last_block_adds_no_head() -> None:
+    model = build(early_exit=EarlyExitConfig(layers=[1, 3]))
+    assert sorted(model.depth.exit_norms) == ["1"]
