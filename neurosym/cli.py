@@ -425,10 +425,11 @@ def cmd_bench_mod(args: argparse.Namespace) -> int:
     print(f"task {r['task']} {r['difficulty']}, mean length {r['mean_length']} tokens, capacity {r['capacity']} "
           f"on blocks {r['routed_layers']}")
     print(f"{'variant':<18} {'steps':>6} {'FLOPs/forward':>14} {'train FLOPs':>12} {'valid loss':>10} "
-          f"{'valid acc':>9} {'seconds':>8}")
+          f"{'(top-k)':>8} {'valid acc':>9} {'seconds':>8}")
     for name, v in r["variants"].items():
         print(f"{name:<18} {v['steps']:>6} {v['flops_per_forward']:>14.3e} {v['training_flops']:>12.3e} "
-              f"{v['valid_loss']:>10.4f} {100 * v['valid_accuracy']:>8.2f}% {v['train_seconds']:>8.0f}")
+              f"{v['valid_loss']:>10.4f} {v['valid_loss_top_k']:>8.4f} {100 * v['valid_accuracy']:>8.2f}% "
+              f"{v['train_seconds']:>8.0f}")
     return 0
 
 

@@ -146,12 +146,20 @@ def speed_ratios(dense: TransformerPlus, variant: TransformerPlus, prompts: list
 
 
 def accuracy_and_depth(model: TransformerPlus, setup: BenchSetup) -> tuple[float, float]:
-    """Task accuracy and block evaluations per token (prompt and generated tokens)."""
+    """Return task accuracy and block evaluations per token (prompt and generated tokens)."""
     if model.depth is not None:
         model.depth.stats.reset()
     report = evaluate(model, setup.tokenizer, get_task(setup.task_name), setup.examples, "test")
     layers = model.depth.stats.layers_per_token if model.depth is not None else float(model.config.n_layers)
     return report.accuracy, layers
+
+
+def answer_loss(model: TransformerPlus, setup: BenchSetup) -> float:
+    """Return the mean cross-entropy of the gold answer tokens of the test examples, a finer signal than accuracy."""
+    from neurosym.runs import encode_all
+
+    items = encode_all(setup.examples, setup.tokenizer, model.config.max_seq_len)
+    return validation_loss(model, items, setup.tokenizer.pad_id)
 
 
 @torch.no_grad()
@@ -211,10 +219,12 @@ def bench_depth(
         accuracy, layers = accuracy_and_depth(variant, setup)
         latency, throughput = (speed_ratios(dense, variant, setup.prompts, setup.tokenizer.pad_id)
                                if speed and name != "dense" else (1.0, 1.0))
-        rows.append(VariantResult(name, accuracy, layers, latency, throughput, size))
+        rows.append(VariantResult(name, accuracy, layers, latency, throughput, size,
+                                  {"answer_loss": answer_loss(variant, setup)}))
         logger.info("%s: accuracy %.4f, %.2f layers per token", name, accuracy, layers)
     return {"task": setup.task_name, "n": len(setup.examples), "checkpoint": str(setup.checkpoint),
             "n_layers": model.config.n_layers, "block_similarity": similarity,
+            "criterion": model.config.early_exit.criterion if model.config.early_exit else None,
             "rows": [dataclasses.asdict(row) for row in rows]}
 
 
@@ -237,7 +247,8 @@ def bench_compress(
     rows = []
     accuracy, layers = accuracy_and_depth(dense, setup)
     rows.append(VariantResult("dense", accuracy, layers, 1.0, 1.0, _checkpoint_bytes(setup),
-                              {"linear_bytes": dense_linear, "linear_size_ratio": 1.0}))
+                              {"linear_bytes": dense_linear, "linear_size_ratio": 1.0,
+                               "answer_loss": answer_loss(dense, setup)}))
     for method in methods or ["int8-dynamic", "int8-weight", "int4-weight", "magnitude", "wanda", "2:4"]:
         model = load_pretrained(setup.checkpoint).eval()
         model, recipe = compress_model(model, method, sparsity=sparsity if method not in ("2:4",) else 0.5,
@@ -249,7 +260,8 @@ def bench_compress(
         latency, throughput = (speed_ratios(dense, model, setup.prompts, setup.tokenizer.pad_id)
                                if speed else (1.0, 1.0))
         extra = {"linear_bytes": linear_weight_bytes(model),
-                 "linear_size_ratio": dense_linear / max(linear_weight_bytes(model), 1)}
+                 "linear_size_ratio": dense_linear / max(linear_weight_bytes(model), 1),
+                 "answer_loss": answer_loss(model, setup)}
         if "mean_sparsity" in recipe:
             extra["mean_sparsity"] = recipe["mean_sparsity"]
             extra["achieved_sparsity"] = recipe["achieved_sparsity"]
@@ -261,14 +273,15 @@ def bench_compress(
 
 def format_rows(result: dict[str, Any]) -> str:
     """Plain-text table of a benchmark result."""
-    header = f"{'variant':<22} {'accuracy':>9} {'layers/tok':>10} {'b1 lat x':>9} {'b64 thr x':>9} " \
-             f"{'disk KiB':>9} {'linear x':>9}"
+    header = f"{'variant':<22} {'accuracy':>9} {'ans loss':>8} {'layers/tok':>10} {'b1 lat x':>9} " \
+             f"{'b64 thr x':>9} {'disk KiB':>9} {'linear x':>9}"
     lines = [f"task {result['task']}, {result['n']} test examples, checkpoint {result['checkpoint']}", header,
              "-" * len(header)]
     for row in result["rows"]:
         ratio = row["extra"].get("linear_size_ratio")
         lines.append(
-            f"{row['variant']:<22} {100 * row['accuracy']:>8.2f}% {row['layers_per_token']:>10.2f} "
+            f"{row['variant']:<22} {100 * row['accuracy']:>8.2f}% {row['extra'].get('answer_loss', float('nan')):>8.4f} "
+            f"{row['layers_per_token']:>10.2f} "
             f"{row['latency_ratio']:>9.2f} {row['throughput_ratio']:>9.2f} {row['disk_bytes'] / 1024:>9.0f} "
             + (f"{ratio:>9.2f}" if ratio is not None else f"{'-':>9}")
         )
@@ -293,7 +306,7 @@ def plot_thresholds(result: dict[str, Any], path: str) -> Path:
     thresholds = [float(row["variant"].split("@")[1]) for row in rows]
     figure, left = plt.subplots(figsize=(6, 4))
     left.plot(thresholds, [100 * row["accuracy"] for row in rows], "o-", color="tab:blue")
-    left.set_xlabel("exit threshold (max probability)")
+    left.set_xlabel(f"exit threshold ({result.get('criterion') or 'max_prob'})")
     left.set_ylabel("accuracy (%)", color="tab:blue")
     right = left.twinx()
     right.plot(thresholds, [row["layers_per_token"] for row in rows], "s--", color="tab:orange")
@@ -308,12 +321,18 @@ def plot_thresholds(result: dict[str, Any], path: str) -> Path:
 
 
 @torch.no_grad()
-def validation_loss(model: TransformerPlus, items: list[Any], pad_id: int, batch_size: int = 64) -> float:
-    """Mean answer-token cross-entropy over encoded examples, the model in eval mode."""
+def validation_loss(model: TransformerPlus, items: list[Any], pad_id: int, batch_size: int = 64,
+                    top_k_routing: bool = False) -> float:
+    """Return the mean answer-token cross-entropy over encoded examples.
+
+    The model runs in eval mode, so mixture-of-depths routes by its causal predictor;
+    ``top_k_routing`` runs it in training mode instead (dropout aside), where the
+    non-causal top-k router decides, as during training.
+    """
     from neurosym.data import collate_train
     from neurosym.layers.routing import shifted_cross_entropy
 
-    model.eval()
+    model.train(top_k_routing)
     total, count = 0.0, 0
     for start in range(0, len(items), batch_size):
         batch = collate_train(items[start : start + batch_size], pad_id)
@@ -321,6 +340,7 @@ def validation_loss(model: TransformerPlus, items: list[Any], pad_id: int, batch
         tokens = int((batch["labels"][:, 1:] != -100).sum())
         total += float(shifted_cross_entropy(logits, batch["labels"])) * tokens
         count += tokens
+    model.eval()
     return total / max(count, 1)
 
 
@@ -380,6 +400,7 @@ def bench_mod(
             "steps": steps[name], "flops_per_forward": flops[name],
             "training_flops": 3 * flops[name] * steps[name] * batch_size,
             "valid_loss": validation_loss(model, valid_items, tokenizer.pad_id),
+            "valid_loss_top_k": validation_loss(model, valid_items, tokenizer.pad_id, top_k_routing=True),
             "valid_accuracy": report.accuracy, "train_seconds": seconds,
         }
         logger.info("%s: %s", name, result["variants"][name])
