@@ -157,7 +157,7 @@ def test_cached_generation_equals_uncached(variant: str) -> None:
     assert torch.equal(cached, uncached)
 
 
-def test_early_exit_rows_exit_at_different_layers_in_decoding() -> None:
+def test_decoding_rows_exit_at_different_layers() -> None:
     model = early_exit_model()
     tokens = ids(batch=6, length=10, seed=3)
     layers = []
