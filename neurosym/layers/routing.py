@@ -217,6 +217,8 @@ class DepthRunner:
             past = past_key_values[index] if past_key_values else None
             if self.skip is not None and self.skip.skips_statically(index):
                 presents.append(None)
+                if internals is not None:
+                    internals.hidden_states.append(x)  # one state per block, unchanged here
                 continue
             run = self._run_mask(index, active, similarity)
             before = x

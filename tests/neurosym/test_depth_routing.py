@@ -285,3 +285,11 @@ def test_forward_flops_shrink_with_capacity() -> None:
 def test_early_exit_on_last_block_adds_no_head() -> None:
     model = build(early_exit=EarlyExitConfig(layers=[1, 3]))
     assert sorted(model.depth.exit_norms) == ["1"]
+
+
+def test_static_skip_keeps_one_hidden_state_per_block() -> None:
+    model = build(skip_layers=SkipLayerConfig(static=[2], dynamic=False))
+    with torch.no_grad():
+        states = model(ids(), return_internals=True).internals.hidden_states
+    assert len(states) == 4
+    assert torch.equal(states[2], states[1])
