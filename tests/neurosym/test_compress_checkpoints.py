@@ -142,10 +142,10 @@ def test_int4_rejects_group_size_not_dividing_width() -> None:
         compress_model(micro(), "int4-weight", group_size=12)
 
 
-def test_quantization_rejects_knn_mlp_models() -> None:
-    model = micro()
-    model.config.knn_mlp = object()  # any kNN feature config switches the check on
-    with pytest.raises(ConfigError, match="knn_mlp"):
+@pytest.mark.parametrize("feature", ["knn_mlp", "knn_attention"])
+def test_quantization_rejects_knn_models(feature: str) -> None:
+    model = micro(**{feature: {"layers": [0]}})
+    with pytest.raises(ConfigError, match=feature):
         compress_model(model, "int4-weight")
 
 
