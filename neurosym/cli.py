@@ -200,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--dense-steps", type=_positive_int, default=600, help="steps of the dense model (default 600)")
     b.add_argument("--capacity", type=float, default=0.125, help="fraction of tokens routed (default 0.125)")
     b.add_argument("--layers", type=int, nargs="+", help="routed blocks (default: every other block, from 1)")
+    b.add_argument("--predictor-weight", type=float, default=0.1,
+                   help="weight of the causal predictor's BCE loss (default 0.1)")
     b.add_argument("--batch-size", type=_positive_int, default=32)
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
     b.set_defaults(handler=cmd_bench_mod)
@@ -418,18 +420,20 @@ def cmd_bench_mod(args: argparse.Namespace) -> int:
     task = get_task(args.task)
     knobs = {key: task.parse_knob(key, raw) for key, raw in args.knobs}
     r = bench_mod(args.task, knobs, dense_steps=args.dense_steps, capacity=args.capacity, layers=args.layers,
-                  batch_size=args.batch_size, data_dir=args.data_dir)
+                  predictor_weight=args.predictor_weight, batch_size=args.batch_size, data_dir=args.data_dir)
     if args.json:
         print(json.dumps(r, indent=2))
         return 0
     print(f"task {r['task']} {r['difficulty']}, mean length {r['mean_length']} tokens, capacity {r['capacity']} "
-          f"on blocks {r['routed_layers']}")
+          f"on blocks {r['routed_layers']}, predictor weight {r['predictor_weight']}")
     print(f"{'variant':<18} {'steps':>6} {'FLOPs/forward':>14} {'train FLOPs':>12} {'valid loss':>10} "
           f"{'(top-k)':>8} {'valid acc':>9} {'seconds':>8}")
     for name, v in r["variants"].items():
         print(f"{name:<18} {v['steps']:>6} {v['flops_per_forward']:>14.3e} {v['training_flops']:>12.3e} "
               f"{v['valid_loss']:>10.4f} {v['valid_loss_top_k']:>8.4f} {100 * v['valid_accuracy']:>8.2f}% "
               f"{v['train_seconds']:>8.0f}")
+        if v["predictor_routed_share"] is not None:
+            print(f"  the causal predictors route {100 * v['predictor_routed_share']:.1f}% of validation tokens")
     return 0
 
 

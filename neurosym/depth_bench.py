@@ -350,6 +350,7 @@ def bench_mod(
     dense_steps: int = 600,
     capacity: float = 0.125,
     layers: list[int] | None = None,
+    predictor_weight: float = 0.1,
     model_preset: str = "tiny",
     batch_size: int = 32,
     lr: float = 2e-3,
@@ -377,7 +378,8 @@ def bench_mod(
     dense_config = preset(model_preset, len(tokenizer))
     routed_layers = layers if layers is not None else list(range(1, dense_config.n_layers, 2))
     mod_config = preset(model_preset, len(tokenizer),
-                        mixture_of_depths=MixtureOfDepthsConfig(layers=routed_layers, capacity=capacity))
+                        mixture_of_depths=MixtureOfDepthsConfig(layers=routed_layers, capacity=capacity,
+                                                                predictor_weight=predictor_weight))
     encoded = encode_all(train, tokenizer, dense_config.max_seq_len)
     valid_items = encode_all(valid, tokenizer, dense_config.max_seq_len)
     length = round(sum(len(item.input_ids) for item in encoded) / len(encoded))
@@ -385,7 +387,8 @@ def bench_mod(
              "mixture_of_depths": forward_flops(mod_config, length)["total"]}
     steps = {"dense": dense_steps, "mixture_of_depths": round(dense_steps * flops["dense"] / flops["mixture_of_depths"])}
     result: dict[str, Any] = {"task": task, "difficulty": spec.difficulty, "mean_length": length,
-                              "capacity": capacity, "routed_layers": routed_layers, "variants": {}}
+                              "capacity": capacity, "routed_layers": routed_layers,
+                              "predictor_weight": predictor_weight, "variants": {}}
     for name, config in (("dense", dense_config), ("mixture_of_depths", mod_config)):
         torch.manual_seed(seed)
         model = TransformerPlus(config)
@@ -396,7 +399,9 @@ def bench_mod(
         Trainer(model, tokenizer, sampler, train_config).train()
         seconds = time.perf_counter() - start
         report = evaluate(model, tokenizer, get_task(task), valid, "valid")
+        routed_share = predictor_routed_share(model, valid_items, tokenizer.pad_id)
         result["variants"][name] = {
+            "predictor_routed_share": routed_share,
             "steps": steps[name], "flops_per_forward": flops[name],
             "training_flops": 3 * flops[name] * steps[name] * batch_size,
             "valid_loss": validation_loss(model, valid_items, tokenizer.pad_id),
@@ -405,3 +410,25 @@ def bench_mod(
         }
         logger.info("%s: %s", name, result["variants"][name])
     return result
+
+
+@torch.no_grad()
+def predictor_routed_share(model: TransformerPlus, items: list[Any], pad_id: int, batch_size: int = 64) -> float | None:
+    """Return the share of real tokens that the causal predictors route, over all routed blocks (None: no router)."""
+    from neurosym.data import collate_train
+
+    if model.depth is None or not len(model.depth.routers):
+        return None
+    model.eval()
+    routed, total = 0, 0
+    for start in range(0, len(items), batch_size):
+        chunk = items[start : start + batch_size]
+        batch = collate_train(chunk, pad_id)
+        real = torch.zeros_like(batch["input_ids"], dtype=torch.bool)
+        for row, item in enumerate(chunk):
+            real[row, : len(item.input_ids)] = True
+        records = model(batch["input_ids"], return_internals=True).internals.features["mixture_of_depths"]
+        for record in records:
+            routed += int(record["routed"][real].sum())
+            total += int(real.sum())
+    return routed / max(total, 1)
