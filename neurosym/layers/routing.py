@@ -7,10 +7,10 @@ All three features decide per token whether a block runs. A token that does not 
 a block keeps its hidden state (the residual path). Later tokens still attend to it:
 its keys and values at every later block come from the last hidden state it computed
 (the state is copied forward), as in CALM (Schuster et al. 2022, arXiv:2207.07061).
-Because every decision looks at the token's own state only, and a token's state only
-depends on earlier tokens, the rules are causal at inference; the one exception is the
-top-k router of mixture-of-depths during training, which sees the whole sequence and
-is replaced at inference by a causal predictor (Raote et al. 2024, arXiv:2404.02258).
+Every decision reads the token's own state only, and a token's state depends only on
+earlier tokens, so the rules are causal at inference. The one exception is the top-k
+router of mixture-of-depths during training. It reads the whole sequence, so a causal
+predictor replaces it at inference (Raposo et al. 2024, arXiv:2404.02258).
 
 - Early exit: after each exit block l, logits_l = W_out Norm_l(h_l) through the shared
   LM head with the block's own norm. A token stops when conf(softmax(logits_l)) >
