@@ -1,8 +1,8 @@
 """Benchmarks of conditional depth and compression against the dense model.
 
 Every variant is built from the same checkpoint and measured in the same process as the
-dense model (the checkpoint's weights with no depth feature and no compression), so
-speeds are ratios: dense time / variant time, above 1 when the variant is faster.
+dense model, which is the checkpoint's weights with no depth feature and no compression.
+Speeds are therefore ratios against dense, above 1 when the variant is faster.
 
 - ``bench_depth``: accuracy, block evaluations per token, batch-1 latency and batch-64
   throughput ratios for early exit at several thresholds, skip-layer (static, on the
@@ -200,6 +200,7 @@ def bench_depth(
     dense = dense_of(model)
     size = _checkpoint_bytes(setup)
     similarity = block_similarity(model, setup)
+
     variants: dict[str, TransformerPlus] = {"dense": dense}
     if model.config.early_exit is not None:
         for threshold in thresholds or [1.0, 0.99, 0.95, 0.9, 0.8, 0.7, 0.6]:
@@ -214,6 +215,7 @@ def bench_depth(
                                                                                                 similarity=value))
     if model.config.mixture_of_depths is not None:
         variants["mixture_of_depths"] = model
+
     rows = []
     for name, variant in variants.items():
         accuracy, layers = accuracy_and_depth(variant, setup)
@@ -325,8 +327,8 @@ def validation_loss(model: TransformerPlus, items: list[Any], pad_id: int, batch
                     top_k_routing: bool = False) -> float:
     """Return the mean answer-token cross-entropy over encoded examples.
 
-    The model runs in eval mode, so mixture-of-depths routes by its causal predictor;
-    ``top_k_routing`` runs it in training mode instead (dropout aside), where the
+    The model runs in eval mode, so mixture-of-depths routes by its causal predictor.
+    ``top_k_routing`` runs it in training mode instead (dropout aside), so the
     non-causal top-k router decides, as during training.
     """
     from neurosym.data import collate_train
