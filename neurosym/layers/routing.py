@@ -308,6 +308,8 @@ class DepthRunner:
             split = self._split_rows(block, x, positions, mask, past_kv, run[:, 0])
             if split is not None:
                 return split
+        # NOTE: with several tokens per row (prefill), stopped tokens still run the block and
+        # their old state is kept, so the saving is counted but not realised in time.
         y, present = block(x, positions, mask, past_kv, self.context)
         if run is None:
             return y, present
@@ -361,6 +363,8 @@ class DepthRunner:
         if self.training:
             return self._routed_top_k(index, router, block, x, positions, mask, past)
         routed = router.predict(x) > 0  # (B, T), causal: one token at a time
+        # NOTE: at inference the whole batch runs the block under a routed-keys mask, which is
+        # exact but computes the unrouted tokens too; only the training path gathers.
         past_routed = past[2] if past is not None else routed.new_zeros((x.shape[0], 0))
         routed_keys = torch.cat((past_routed, routed), dim=1)  # (B, S)
         block_mask = routed_key_mask(mask, routed_keys, x.shape[1])
