@@ -200,8 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--dense-steps", type=_positive_int, default=600, help="steps of the dense model (default 600)")
     b.add_argument("--capacity", type=float, default=0.125, help="fraction of tokens routed (default 0.125)")
     b.add_argument("--layers", type=int, nargs="+", help="routed blocks (default: every other block, from 1)")
-    b.add_argument("--predictor-weight", type=float, default=0.1,
-                   help="weight of the causal predictor's BCE loss (default 0.1)")
+    b.add_argument("--predictor-weight", type=float, default=1.0,
+                   help="weight of the causal predictor's BCE loss (default 1.0)")
     b.add_argument("--batch-size", type=_positive_int, default=32)
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
     b.set_defaults(handler=cmd_bench_mod)

@@ -115,7 +115,7 @@ class MixtureOfDepthsConfig(FeatureConfig):
 
     name: ClassVar[str] = "mixture_of_depths"
     capacity: float = 0.125
-    predictor_weight: float = 0.1
+    predictor_weight: float = 1.0
 
     def check(self, config: ModelConfig) -> None:
         super().check(config)

@@ -352,7 +352,7 @@ def bench_mod(
     dense_steps: int = 600,
     capacity: float = 0.125,
     layers: list[int] | None = None,
-    predictor_weight: float = 0.1,
+    predictor_weight: float = 1.0,
     model_preset: str = "tiny",
     batch_size: int = 32,
     lr: float = 2e-3,
