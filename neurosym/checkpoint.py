@@ -89,6 +89,10 @@ def load_pretrained(
 ) -> TransformerPlus:
     """Load a model; a config that disagrees with the stored one or the weights raises CheckpointError."""
     directory = Path(resolve_checkpoint_dir(directory))
+    if (directory / "compression.json").is_file():  # written by neurosym.compress
+        from neurosym.compress import load_compressed
+
+        return load_compressed(directory, map_location)
     stored = load_config(directory)
     if config is not None and config != stored:
         diffs = {k: (v, getattr(stored, k)) for k, v in config.to_dict().items() if getattr(stored, k) != v}

@@ -235,6 +235,54 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print JSON instead of the table, or write it to PATH")
     a.set_defaults(handler=cmd_analyze_sparsity)
 
+    b = bench.add_parser("depth", help="early exit, skip-layer and mixture-of-depths against the dense model")
+    b.add_argument("--checkpoint", required=True, help="checkpoint folder or run folder")
+    b.add_argument("--task", help="task to measure (default: the training task)")
+    b.add_argument("--data-dir", help="folder of public data files (or set NEUROSYM_DATA)")
+    b.add_argument("-n", type=_positive_int, default=300, help="test examples (default 300)")
+    b.add_argument("--thresholds", type=float, nargs="+", help="early-exit thresholds (default 1.0 down to 0.6)")
+    b.add_argument("--similarities", type=float, nargs="+", help="dynamic skip similarities (default 0.99 0.95)")
+    b.add_argument("--no-speed", action="store_true", help="skip the latency and throughput timings")
+    b.add_argument("--plot", help="write the accuracy/threshold curve to this PNG (needs matplotlib)")
+    b.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    b.set_defaults(handler=cmd_bench_depth)
+    b = bench.add_parser("compress", help="quantization and pruning methods against the dense model")
+    b.add_argument("--checkpoint", required=True, help="checkpoint folder or run folder")
+    b.add_argument("--task", help="task to measure and calibrate on (default: the training task)")
+    b.add_argument("--data-dir", help="folder of public data files (or set NEUROSYM_DATA)")
+    b.add_argument("-n", type=_positive_int, default=300, help="test examples (default 300)")
+    b.add_argument("--methods", nargs="+", help="methods to compare (default all)")
+    b.add_argument("--sparsity", type=float, default=0.5, help="unstructured pruning sparsity (default 0.5)")
+    b.add_argument("--group-size", type=_positive_int, default=32, help="int4 group size (default 32)")
+    b.add_argument("--no-speed", action="store_true", help="skip the latency and throughput timings")
+    b.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    b.set_defaults(handler=cmd_bench_compress)
+
+    b = bench.add_parser("mod", help="mixture-of-depths against a dense model trained with equal FLOPs")
+    b.add_argument("--task", default="episodic.location")
+    b.add_argument("--set", dest="knobs", action="append", type=_parse_pair, default=[], metavar="KNOB=VALUE",
+                   help="difficulty knob of the task (repeatable)")
+    b.add_argument("--data-dir", help="folder of public data files (or set NEUROSYM_DATA)")
+    b.add_argument("--dense-steps", type=_positive_int, default=600, help="steps of the dense model (default 600)")
+    b.add_argument("--capacity", type=float, default=0.125, help="fraction of tokens routed (default 0.125)")
+    b.add_argument("--layers", type=int, nargs="+", help="routed blocks (default: every other block, from 1)")
+    b.add_argument("--predictor-weight", type=float, default=1.0,
+                   help="weight of the causal predictor's BCE loss (default 1.0)")
+    b.add_argument("--batch-size", type=_positive_int, default=32)
+    b.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    b.set_defaults(handler=cmd_bench_mod)
+
+    p = sub.add_parser("compress", help="quantize or prune a checkpoint into a new checkpoint")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder or run folder")
+    p.add_argument("--method", required=True, help="int8-dynamic, int8-weight, int4-weight, magnitude, wanda or 2:4")
+    p.add_argument("--sparsity", type=float, help="fraction of weights to prune (default 0.5)")
+    p.add_argument("--group-size", type=_positive_int, default=32, help="int4 group size (default 32)")
+    p.add_argument("--task", help="task whose training examples calibrate wanda (and 2:4)")
+    p.add_argument("--data-dir", help="folder of public data files (or set NEUROSYM_DATA)")
+    p.add_argument("--calibration-examples", type=_positive_int, default=128, help="calibration examples (default 128)")
+    p.add_argument("--out", required=True, help="folder for the compressed checkpoint")
+    p.set_defaults(handler=cmd_compress)
+
     p = sub.add_parser("exec", help="run a program with the symbolic executor")
     p.add_argument("program", help='S-expression program, e.g. "(add 2 3)"; - reads it from standard input')
     p.add_argument("--file", action="store_true", help="treat PROGRAM as the path of a file holding the program")
@@ -490,6 +538,95 @@ def cmd_bench_memory(args: argparse.Namespace) -> int:
         return 0
     for result in results:
         print(_format_memory_result(result))
+    return 0
+
+
+def cmd_bench_depth(args: argparse.Namespace) -> int:
+    from neurosym.depth_bench import bench_depth, format_rows, plot_thresholds
+
+    result = bench_depth(args.checkpoint, args.task, n=args.n, thresholds=args.thresholds,
+                         similarities=args.similarities, data_dir=args.data_dir, speed=not args.no_speed)
+    print(json.dumps(result, indent=2) if args.json else format_rows(result))
+    if args.plot:
+        print(f"plot: {plot_thresholds(result, args.plot)}", file=sys.stderr)
+    return 0
+
+
+def cmd_bench_compress(args: argparse.Namespace) -> int:
+    from neurosym.depth_bench import bench_compress, format_rows
+
+    result = bench_compress(args.checkpoint, args.task, n=args.n, methods=args.methods, sparsity=args.sparsity,
+                            group_size=args.group_size, data_dir=args.data_dir, speed=not args.no_speed)
+    print(json.dumps(result, indent=2) if args.json else format_rows(result))
+    return 0
+
+
+def cmd_bench_mod(args: argparse.Namespace) -> int:
+    from neurosym.depth_bench import bench_mod
+    from neurosym.tasks import get_task
+
+    task = get_task(args.task)
+    knobs = {key: task.parse_knob(key, raw) for key, raw in args.knobs}
+    r = bench_mod(args.task, knobs, dense_steps=args.dense_steps, capacity=args.capacity, layers=args.layers,
+                  predictor_weight=args.predictor_weight, batch_size=args.batch_size, data_dir=args.data_dir)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"task {r['task']} {r['difficulty']}, mean length {r['mean_length']} tokens, capacity {r['capacity']} "
+          f"on blocks {r['routed_layers']}, predictor weight {r['predictor_weight']}")
+    print(f"{'variant':<18} {'steps':>6} {'FLOPs/forward':>14} {'train FLOPs':>12} {'valid loss':>10} "
+          f"{'(top-k)':>8} {'valid acc':>9} {'seconds':>8}")
+    for name, v in r["variants"].items():
+        print(f"{name:<18} {v['steps']:>6} {v['flops_per_forward']:>14.3e} {v['training_flops']:>12.3e} "
+              f"{v['valid_loss']:>10.4f} {v['valid_loss_top_k']:>8.4f} {100 * v['valid_accuracy']:>8.2f}% "
+              f"{v['train_seconds']:>8.0f}")
+        if v["predictor_routed_share"] is not None:
+            print(f"  the causal predictors route {100 * v['predictor_routed_share']:.1f}% of validation tokens")
+    return 0
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    from neurosym.checkpoint import (
+        load_pretrained,
+        load_run_info,
+        load_tokenizer,
+        resolve_checkpoint_dir,
+    )
+    from neurosym.compress import (
+        METHODS,
+        calibration_batches,
+        compress_model,
+        layer_sparsity_table,
+        save_compressed,
+    )
+    from neurosym.errors import ConfigError
+
+    if args.method not in METHODS:
+        raise ConfigError(f"unknown --method {args.method!r}; valid methods: {', '.join(METHODS)}")
+    directory = resolve_checkpoint_dir(args.checkpoint)
+    model = load_pretrained(directory).eval()
+    tokenizer = load_tokenizer(directory)
+    run_info = load_run_info(directory)
+    calibration = None
+    if args.task:
+        from neurosym.tasks import get_task
+
+        stored = next((r for r in run_info.get("tasks", []) if r.get("name") == args.task), {})
+        examples = get_task(args.task).examples("train", n=args.calibration_examples, seed=0,
+                                                data_dir=args.data_dir or stored.get("data_dir"),
+                                                **stored.get("difficulty", {}))
+        calibration = calibration_batches(examples, tokenizer, model.config.max_seq_len)
+    model, recipe = compress_model(model, args.method, sparsity=args.sparsity, group_size=args.group_size,
+                                   calibration=calibration)
+    recipe["source"] = str(directory)
+    out = save_compressed(model, args.out, recipe, tokenizer=tokenizer, run_info=run_info or None)
+    if "achieved_sparsity" in recipe:
+        print(layer_sparsity_table(recipe["achieved_sparsity"]))
+        print(f"mean sparsity {100 * recipe['mean_sparsity']:.2f}%")
+    else:
+        print(f"Linear weights {recipe['linear_bytes_before']:,} -> {recipe['linear_bytes_after']:,} bytes "
+              f"({recipe['linear_size_ratio']:.2f}x smaller)")
+    print(f"compressed checkpoint ({args.method}) in {out}")
     return 0
 
 

@@ -148,11 +148,45 @@ class KNNMLPConfig(FeatureConfig):
         return max(1, min(hidden, int(round(self.fraction * hidden))))
 
 
+ExitCriterion = Literal["max_prob", "entropy"]
+EXIT_CRITERIA: tuple[str, ...] = get_args(ExitCriterion)
+
+
 @dataclass
 class EarlyExitConfig(FeatureConfig):
-    """Shared output head after chosen layers with a confidence rule (see ``neurosym.layers.routing``)."""
+    """Shared output head after chosen layers with a confidence rule (see ``neurosym.layers.routing``).
+
+    ``layers`` lists the blocks after which a token may exit (None: every block). The
+    last block always ends in the final norm and LM head, which is its exit. At inference a token stops when its
+    confidence exceeds ``threshold``: the top probability (``max_prob``) or one minus
+    the entropy divided by log V (``entropy``); both lie in [0, 1], so 1.0 never exits.
+    Training adds ``loss_weight`` times the exit losses, weighted by layer depth, as
+    the auxiliary loss ``early_exit``.
+    """
 
     name: ClassVar[str] = "early_exit"
+    threshold: float = 0.9
+    criterion: ExitCriterion = "max_prob"
+    loss_weight: float = 1.0
+
+    def check(self, config: ModelConfig) -> None:
+        super().check(config)
+        if not isinstance(self.threshold, (int, float)) or not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"early_exit.threshold must be in [0, 1] (1.0 never exits), got {self.threshold!r}")
+        if self.criterion not in EXIT_CRITERIA:
+            raise ConfigError(
+                f"unknown early_exit.criterion {self.criterion!r}; valid criteria: {', '.join(EXIT_CRITERIA)}"
+            )
+        if not isinstance(self.loss_weight, (int, float)) or self.loss_weight < 0:
+            raise ConfigError(f"early_exit.loss_weight must be >= 0, got {self.loss_weight!r}")
+
+    def exit_layers(self, n_layers: int) -> list[int]:
+        """Return the blocks followed by an exit head, in order.
+
+        The last block always ends in the final norm and LM head, so listing it adds no head.
+        """
+        layers = self.layers if self.layers is not None else range(n_layers - 1)
+        return sorted(i for i in set(layers) if i < n_layers - 1)
 
 
 @dataclass
@@ -160,6 +194,15 @@ class MixtureOfDepthsConfig(FeatureConfig):
     """Per-block router over a capacity fraction of tokens (see ``neurosym.layers.routing``)."""
 
     name: ClassVar[str] = "mixture_of_depths"
+    capacity: float = 0.125
+    predictor_weight: float = 1.0
+
+    def check(self, config: ModelConfig) -> None:
+        super().check(config)
+        if not isinstance(self.capacity, (int, float)) or not 0.0 < self.capacity <= 1.0:
+            raise ConfigError(f"mixture_of_depths.capacity must be in (0, 1] (1.0 is dense), got {self.capacity!r}")
+        if not isinstance(self.predictor_weight, (int, float)) or self.predictor_weight < 0:
+            raise ConfigError(f"mixture_of_depths.predictor_weight must be >= 0, got {self.predictor_weight!r}")
 
 
 @dataclass
@@ -167,6 +210,30 @@ class SkipLayerConfig(FeatureConfig):
     """Static or predicted skipping of whole blocks (see ``neurosym.layers.routing``)."""
 
     name: ClassVar[str] = "skip_layers"
+    static: list[int] = dataclasses.field(default_factory=list)
+    dynamic: bool = True
+    similarity: float = 0.995
+
+    def check(self, config: ModelConfig) -> None:
+        super().check(config)
+        if not isinstance(self.static, list) or not all(isinstance(i, int) for i in self.static):
+            raise ConfigError(f"skip_layers.static must be a list of block indices, got {self.static!r}")
+        bad = [i for i in self.static if not 0 <= i < config.n_layers]
+        if bad:
+            raise ConfigError(f"skip_layers.static has indices {bad} outside 0..{config.n_layers - 1}")
+        if len(set(self.static)) >= config.n_layers:
+            raise ConfigError("skip_layers.static skips every block; keep at least one")
+        if not isinstance(self.similarity, (int, float)) or not 0.0 < self.similarity <= 1.0:
+            raise ConfigError(f"skip_layers.similarity must be in (0, 1], got {self.similarity!r}")
+        if not self.static and not self.dynamic:
+            raise ConfigError("skip_layers does nothing: give a static list of blocks or set dynamic=true")
+
+    def skips_statically(self, layer: int) -> bool:
+        return layer in self.static
+
+    def skips_dynamically(self, layer: int) -> bool:
+        """Dynamic skipping needs the previous block's change, so block 0 is never skipped this way."""
+        return self.dynamic and layer > 0 and self.applies_to(layer)
 
 
 FEATURES: dict[str, type[FeatureConfig]] = {

@@ -22,6 +22,7 @@ from neurosym.layers.attention import CausalSelfAttention, KVPair, build_attenti
 from neurosym.layers.mlp import build_mlp
 from neurosym.layers.norm import RMSNorm
 from neurosym.layers.rope import RotaryEmbedding
+from neurosym.layers.routing import DepthControl, DepthRunner, cache_length, uses_depth_features
 
 if TYPE_CHECKING:
     from neurosym.tokenizer import Tokenizer
@@ -120,6 +121,8 @@ class TransformerPlus(nn.Module):
         self.blocks = nn.ModuleList(Block(config, rope, index) for index in range(config.n_layers))
         self.final_norm = RMSNorm(config.d_model, config.norm_eps)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        # early exit, skip-layer and mixture-of-depths (neurosym.layers.routing)
+        self.depth = DepthControl(config) if uses_depth_features(config) else None
         if config.tie_embeddings:
             self.lm_head.weight = self.embed.weight
         self.apply(self._init_weights)
@@ -180,7 +183,7 @@ class TransformerPlus(nn.Module):
         auxiliary losses, which are also returned one by one.
         """
         batch, length = input_ids.shape
-        past_length = past_key_values[0][0].shape[2] if past_key_values else 0
+        past_length = cache_length(past_key_values)
         if past_length + length > self.config.max_seq_len:
             raise ValueError(
                 f"sequence of {past_length + length} tokens exceeds max_seq_len={self.config.max_seq_len}; "
@@ -201,14 +204,17 @@ class TransformerPlus(nn.Module):
         internals = Internals() if return_internals else None
         context = ForwardContext(inputs=dict(feature_inputs or {}), internals=internals, past_length=past_length)
         presents: list[KVPair] = []
-        for index, block in enumerate(self.blocks):
-            past = past_key_values[index] if past_key_values else None
-            x, present = block(x, positions, mask, past, context)
-            if use_cache:
-                presents.append(present)
-            if internals is not None:
-                internals.hidden_states.append(x)
-        logits = self.lm_head(self.final_norm(x))
+        if self.depth is not None:
+            logits, presents = DepthRunner(self, context, labels).run(x, positions, mask, past_key_values, use_cache)
+        else:
+            for index, block in enumerate(self.blocks):
+                past = past_key_values[index] if past_key_values else None
+                x, present = block(x, positions, mask, past, context)
+                if use_cache:
+                    presents.append(present)
+                if internals is not None:
+                    internals.hidden_states.append(x)
+            logits = self.lm_head(self.final_norm(x))
 
         loss = None
         if labels is not None:
