@@ -67,7 +67,7 @@ class SlotMap:
 
 
 def entity_name(model: TransformerPlus, entity_id: int) -> str:
-    """The name of a codebook row, or ``entity <id>`` when the rows carry no names."""
+    """Return the name of a codebook row, or ``entity <id>`` when the rows carry no names."""
     names = model.config.slots.entity_names if model.config.slots else None
     if names and entity_id < len(names):
         return names[entity_id]

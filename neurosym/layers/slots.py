@@ -59,10 +59,11 @@ _BIND_SCALE = 10.0
 class SlotRecord:
     """What one slot layer did in one forward pass (all tensors detached).
 
-    ``assign`` (B, T, S): share of token t that goes to each slot; ``entity`` (B, T, S):
-    codebook row each slot binds at position t; ``score`` (B, T, S): the probability of
-    that row under the binding distribution; ``read`` (B, T, S): token t's read
-    attention over the slots; ``valid`` (B, T): True for tokens that fed the slots.
+    - ``assign`` (B, T, S): the share of token t that goes to each slot.
+    - ``entity`` (B, T, S): the codebook row each slot binds at position t.
+    - ``score`` (B, T, S): the probability of that row under the binding distribution.
+    - ``read`` (B, T, S): token t's read attention over the slots.
+    - ``valid`` (B, T): True for the tokens that fed the slots.
     """
 
     layer: int
@@ -110,7 +111,7 @@ class SymbolSlots(nn.Module):
     ) -> torch.Tensor:
         """Decayed prefix mean of the values each slot gathered: m (B, T, S, K).
 
-        ``visible`` (B, T, T) says which tokens u each position t may read (packed
+        ``visible`` (B, T, T) marks the tokens u that each position t may read (packed
         sequences; the decay then counts ``positions`` (B, T), not indices); when it is
         None the prefix is a scan over u <= t, with tokens where ``valid`` (B, T) is
         False left out.
