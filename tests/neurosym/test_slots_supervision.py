@@ -131,3 +131,17 @@ def test_bench_feature_reports_step_time_ratio() -> None:
 
     result = bench_feature("slots", model_preset="tiny", batch_size=2, steps_per_round=1, rounds=1)
     assert result["layers"] == [1, 3] and result["step_time_ratio"] > 0
+
+
+def test_train_run_saves_names_and_eval_reports_bindings(tmp_path) -> None:
+    from neurosym.checkpoint import load_config
+    from neurosym.runs import TaskSpec, evaluate_checkpoint, train_run
+
+    spec = TaskSpec("episodic.location", difficulty={"story_length": 3}, train_examples=40)
+    train_config = TrainConfig(steps=2, batch_size=4, eval_every=2, warmup_steps=1, precision="fp32",
+                               device="cpu", progress=False)
+    overrides = {"d_model": 32, "n_layers": 2, "n_heads": 4, "max_seq_len": 96, "slots": {"layers": [1]}}
+    train_run([spec], tmp_path, model_overrides=overrides, train_config=train_config, valid_examples=4)
+    names = load_config(tmp_path / "last").slots.entity_names
+    report = evaluate_checkpoint(tmp_path, n=4, device="cpu")
+    assert names and set(report.reports[0].binding) == {"layer_1"}
