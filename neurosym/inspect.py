@@ -61,6 +61,7 @@ class SlotMap:
     tokens: list[str]
     weights: list[list[float]]  # (S, T)
     entity_names: list[str]  # the row each slot binds at the last token
+    token_entities: list[str]  # per token, the row its strongest slot binds there
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,8 +138,11 @@ def slot_maps(model: TransformerPlus, tokenizer: Tokenizer, text: str) -> list[S
     for record in records:
         weights = record.assign[0, 1:].t().float().cpu()  # (S, T)
         final = record.entity[0, -1].tolist()
+        strongest = record.assign[0, 1:].argmax(-1, keepdim=True)
+        per_token = record.entity[0, 1:].gather(-1, strongest).squeeze(-1).tolist()
         maps.append(SlotMap(record.layer, list(pieces), [[round(float(w), 6) for w in row] for row in weights],
-                            [entity_name(model, int(e)) for e in final]))
+                            [entity_name(model, int(e)) for e in final],
+                            [entity_name(model, int(e)) for e in per_token]))
     return maps
 
 
@@ -170,12 +174,15 @@ def plot_slot_maps(maps: Sequence[SlotMap], path: str | os.PathLike[str]) -> Pat
     figure, axes = plt.subplots(len(maps), 1, figsize=(width, 2.2 + 0.45 * len(maps[0].weights) * len(maps)),
                                 squeeze=False)
     for axis, slot_map in zip(axes[:, 0], maps, strict=True):
-        image = axis.imshow(slot_map.weights, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0)
-        axis.set_xticks(range(len(slot_map.tokens)), slot_map.tokens, rotation=60, ha="right", fontsize=8)
+        # The colour scale follows the largest share, because near-uniform shares would all look black on [0, 1].
+        image = axis.imshow(slot_map.weights, aspect="auto", cmap="viridis", vmin=0.0,
+                            vmax=max(max(row) for row in slot_map.weights))
+        columns = [f"{token} → {name}" for token, name in zip(slot_map.tokens, slot_map.token_entities, strict=True)]
+        axis.set_xticks(range(len(columns)), columns, rotation=60, ha="right", fontsize=8)
         labels = [f"slot {s}: {name}" for s, name in enumerate(slot_map.entity_names)]
         axis.set_yticks(range(len(labels)), labels, fontsize=8)
-        axis.set_title(f"layer {slot_map.layer}: share of each token per slot (label: entity bound at the end)",
-                       fontsize=9)
+        axis.set_title(f"layer {slot_map.layer}: share of each token per slot; columns: token → entity its slot "
+                       "binds there; rows: entity each slot binds at the end", fontsize=9)
         figure.colorbar(image, ax=axis, fraction=0.025)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
