@@ -51,7 +51,7 @@ class SlotsConfig(FeatureConfig):
     ``n_slots`` slots per layer compete for tokens; each binds one of ``n_entities``
     codebook rows by ``binding`` ("gumbel": straight-through Gumbel-softmax at
     ``temperature``; "vq": nearest row with a ``commitment`` loss). ``dim`` is the slot
-    and codebook width (None: d_model // 2). Where a batch carries entity targets, the
+    and codebook width (None: d_model // 4). Where a batch carries entity targets, the
     binding loss enters the total with ``supervision_weight``. ``entity_names`` names
     the codebook rows (filled from the training tasks' entities when supervised).
     """
@@ -73,7 +73,7 @@ class SlotsConfig(FeatureConfig):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"slots.{field_name} must be a positive integer, got {value!r}")
         if self.dim is not None and (not isinstance(self.dim, int) or self.dim <= 0):
-            raise ConfigError(f"slots.dim must be a positive integer or None (d_model // 2), got {self.dim!r}")
+            raise ConfigError(f"slots.dim must be a positive integer or None (d_model // 4), got {self.dim!r}")
         if self.binding not in SLOT_BINDINGS:
             raise ConfigError(f"unknown slots.binding {self.binding!r}; valid bindings: {', '.join(SLOT_BINDINGS)}")
         if not isinstance(self.temperature, (int, float)) or self.temperature <= 0:
@@ -95,7 +95,7 @@ class SlotsConfig(FeatureConfig):
                 )
 
     def slot_dim(self, d_model: int) -> int:
-        return self.dim if self.dim is not None else max(1, d_model // 2)
+        return self.dim if self.dim is not None else max(1, d_model // 4)
 
 
 @dataclass

@@ -108,46 +108,42 @@ class SymbolSlots(nn.Module):
     def slot_states(
         self, assign: torch.Tensor, values: torch.Tensor, visible: torch.Tensor | None, valid: torch.Tensor | None,
         positions: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Decayed prefix mean of the values each slot gathered: m (B, T, S, K).
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decayed prefix sums: totals (B, S, T, K) and masses n (B, S, T); m = totals / n.
 
-        ``visible`` (B, T, T) marks the tokens u that each position t may read (packed
-        sequences; the decay then counts ``positions`` (B, T), not indices); when it is
-        None the prefix is a scan over u <= t, with tokens where ``valid`` (B, T) is
-        False left out.
+        The mean itself is never formed: binding reads W_b m through a cosine, which the
+        positive factor 1 / n does not change, and read attention divides its (B, T, S)
+        scores by n instead of dividing the (B, S, T, K) totals. ``visible`` (B, T, T)
+        marks the tokens u that each position t may read (packed sequences; the decay
+        then counts ``positions`` (B, T), not indices). When it is None the prefix is
+        u <= t, without the tokens where ``valid`` (B, T) is False.
         """
-        values = values.float()
-        mixed = assign.unsqueeze(-1) * values.unsqueeze(2)  # (B, T, S, K)
+        assign = assign.transpose(1, 2)  # (B, S, T)
+        if valid is not None:
+            assign = assign * valid.unsqueeze(1)
         if visible is None:
-            if valid is not None:
-                assign = assign * valid.unsqueeze(-1)
-                mixed = mixed * valid.view(*valid.shape, 1, 1)
-            total, mass = decayed_prefix_sum(torch.cat((mixed, assign.unsqueeze(-1)), -1), self.retention()).split(
-                [values.shape[-1], 1], dim=-1)
-            return total / (mass + _EPS)
+            return decayed_prefix_sums(assign, values.float(), self.retention())
         if positions is None:
-            positions = torch.arange(assign.shape[1], device=assign.device).expand(assign.shape[:2])
+            positions = torch.arange(assign.shape[2], device=assign.device).expand(assign.shape[0], -1)
         distance = (positions.unsqueeze(2) - positions.unsqueeze(1)).clamp(min=0).float()  # (B, T, U)
         decay = self.retention().view(1, -1, 1, 1) ** distance.unsqueeze(1)  # (B, S, T, U)
-        weights = decay * visible.unsqueeze(1).float()
-        mass = torch.einsum("bstu,bus->bts", weights, assign)
-        total = torch.einsum("bstu,busk->btsk", weights, mixed)
-        return total / (mass.unsqueeze(-1) + _EPS)
+        weights = decay * visible.unsqueeze(1) * assign.unsqueeze(2)  # (B, S, T, U)
+        return weights @ values.float().unsqueeze(1), weights.sum(-1)
 
     def entries(self) -> torch.Tensor:
         """C^ (E, K): the codebook with unit rows."""
         return F.normalize(self.codebook.float(), dim=-1)
 
-    def projected(self, states: torch.Tensor) -> torch.Tensor:
-        """W_b m with unit rows (B, T, S, K); VQ's nearest entry by distance is the one by cosine."""
-        return F.normalize(self.bind(states).float(), dim=-1)
+    def projected(self, totals: torch.Tensor) -> torch.Tensor:
+        """W_b m with unit rows (B, S, T, K); VQ's nearest entry by distance is the one by cosine."""
+        return F.normalize(self.bind(totals).float(), dim=-1)
 
-    def binding_logits(self, states: torch.Tensor) -> torch.Tensor:
-        """(B, T, S, K) -> l (B, T, S, E): scaled cosine similarity to each entry."""
-        return _BIND_SCALE * self.projected(states) @ self.entries().t()
+    def binding_logits(self, projected: torch.Tensor) -> torch.Tensor:
+        """(B, S, T, K) -> l (B, S, T, E): scaled cosine similarity to each entry."""
+        return _BIND_SCALE * projected @ self.entries().t()
 
     def choose(self, logits: torch.Tensor) -> torch.Tensor:
-        """One-hot entries z (B, T, S, E), straight-through Gumbel-softmax while training."""
+        """One-hot entries z (B, S, T, E), straight-through Gumbel-softmax while training."""
         if self.cfg.binding == "gumbel" and self.training:
             # Gumbel(0, 1) noise as -log(-log U); uniform sampling is cheaper than exponential_ on CPUs.
             uniform = torch.rand_like(logits, dtype=torch.float32).clamp_(1e-9, 1.0 - 1e-7)
@@ -155,29 +151,30 @@ class SymbolSlots(nn.Module):
             hard = F.one_hot(soft.argmax(-1), soft.shape[-1]).to(soft.dtype)
             return hard + soft - soft.detach()
         hard = F.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
-        if self.cfg.binding == "gumbel":
+        if self.cfg.binding == "gumbel" and torch.is_grad_enabled():
             soft = (logits.float() / self.cfg.temperature).softmax(-1)
             return hard + soft - soft.detach()  # keeps gradients in eval-mode fine-tuning
         return hard
 
-    def entity_values(self, states: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
-        """The bound entity embeddings (B, T, S, K); VQ copies the entry straight through."""
+    def entity_values(self, projected: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+        """The bound entity embeddings (B, S, T, K); VQ copies the entry straight through."""
         entries = chosen @ self.entries()
         if self.cfg.binding == "vq":
-            projected = self.projected(states)
             return projected + (entries - projected).detach()
         return entries
 
-    def read_back(self, x: torch.Tensor, states: torch.Tensor, entities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token t attends over slots: returns y (B, T, D) and r (B, T, S)."""
-        scores = torch.einsum("btk,btsk->bts", self.query(x).float(), states) / math.sqrt(self.width)
-        read = scores.softmax(-1)
-        mixed = torch.einsum("bts,btsk->btk", read, entities.float())
+    def read_back(
+        self, x: torch.Tensor, totals: torch.Tensor, mass: torch.Tensor, entities: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token t attends over slots by q . m / sqrt(K): returns y (B, T, D) and r (B, T, S)."""
+        query = self.query(x).float().unsqueeze(1)  # (B, 1, T, K)
+        scores = (query * totals).sum(-1) / (mass + _EPS) / math.sqrt(self.width)  # (B, S, T)
+        read = scores.transpose(1, 2).softmax(-1)  # (B, T, S)
+        mixed = (read.transpose(1, 2).unsqueeze(-1) * entities.float()).sum(1)  # (B, T, K)
         return self.out(mixed.to(x.dtype)), read
 
-    def commitment_loss(self, states: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+    def commitment_loss(self, projected: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
         """VQ: ||sg(h) - c||^2 moves entries, beta ||h - sg(c)||^2 keeps h near its entry."""
-        projected = self.projected(states)
         entries = chosen.detach() @ self.entries()
         codebook_term = (projected.detach() - entries).pow(2).mean()
         commit_term = (projected - entries.detach()).pow(2).mean()
@@ -193,9 +190,10 @@ class SymbolSlots(nn.Module):
         labelled = targets != IGNORE_INDEX
         if not bool(labelled.any()):
             return logits.new_zeros(())
-        log_p = logits.float().log_softmax(-1)  # (B, T, S, E)
-        index = targets.clamp(min=0).view(*targets.shape, 1, 1).expand(*targets.shape, log_p.shape[2], 1)
-        target_log_p = log_p.gather(-1, index).squeeze(-1)  # (B, T, S)
+        log_p = logits.float().log_softmax(-1)  # (B, S, T, E)
+        slots = log_p.shape[1]
+        index = targets.clamp(min=0).view(targets.shape[0], 1, targets.shape[1], 1).expand(-1, slots, -1, 1)
+        target_log_p = log_p.gather(-1, index).squeeze(-1).transpose(1, 2)  # (B, T, S)
         per_token = -torch.logsumexp(target_log_p + assign.clamp_min(1e-9).log(), dim=-1)
         return per_token[labelled].mean()
 
@@ -216,17 +214,19 @@ class SymbolSlots(nn.Module):
         h = self.norm(x)
         visible, valid = split_mask(mask, x.shape[0], x.shape[1])
         assign = self.assignment(h)
-        states = self.slot_states(assign, self.value(h), visible, valid, positions)
-        logits = self.binding_logits(states)
+        totals, mass = self.slot_states(assign, self.value(h), visible, valid, positions)
+        projected = self.projected(totals)
+        logits = self.binding_logits(projected)
         chosen = self.choose(logits)
-        y, read = self.read_back(h, states, self.entity_values(states, chosen))
+        y, read = self.read_back(h, totals, mass, self.entity_values(projected, chosen))
         if context is not None:
-            self._add_losses(context, assign, logits, states, chosen)
+            self._add_losses(context, assign, logits, projected, chosen)
             self._record(context, assign, logits, read, valid, x.shape[:2])
         return y
 
     def _add_losses(
-        self, context: object, assign: torch.Tensor, logits: torch.Tensor, states: torch.Tensor, chosen: torch.Tensor
+        self, context: object, assign: torch.Tensor, logits: torch.Tensor, projected: torch.Tensor,
+        chosen: torch.Tensor,
     ) -> None:
         aux = context.aux_losses
         targets = context.inputs.get("entity_targets")
@@ -238,7 +238,7 @@ class SymbolSlots(nn.Module):
             loss = self.binding_loss(assign, logits, targets.to(logits.device))
             aux[f"slots.{self.index}.binding"] = self.cfg.supervision_weight * loss
         if self.cfg.binding == "vq" and self.training:
-            aux[f"slots.{self.index}.commitment"] = self.commitment_loss(states, chosen)
+            aux[f"slots.{self.index}.commitment"] = self.commitment_loss(projected, chosen)
 
     def _record(
         self, context: object, assign: torch.Tensor, logits: torch.Tensor, read: torch.Tensor,
@@ -247,34 +247,43 @@ class SymbolSlots(nn.Module):
         internals = getattr(context, "internals", None)
         if internals is None:
             return
-        probs = logits.detach().float().softmax(-1)
+        probs = logits.detach().float().softmax(-1).transpose(1, 2)  # (B, T, S, E)
         score, entity = probs.max(-1)
         if valid is None:
             valid = torch.ones(shape, dtype=torch.bool, device=assign.device)
         internals.add("slots", SlotRecord(self.index, assign.detach(), entity, score, read.detach(), valid))
 
 
-_CHUNK = 16
+_CHUNK = 32
 
 
-def decayed_prefix_sum(items: torch.Tensor, retention: torch.Tensor) -> torch.Tensor:
-    """out[:, t, s] = sum_{u <= t} retention[s]^(t-u) items[:, u, s] for items (B, T, S, F).
+def decayed_prefix_sums(
+    assign: torch.Tensor, values: torch.Tensor, retention: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return totals[b, s, t] = sum_{u <= t} g[s]^(t-u) a[b, s, u] v[b, u] (B, S, T, K) and masses (B, S, T).
 
-    Within a chunk of 16 tokens the sum is a cumulative sum of items scaled by
-    g^-u (finite in float32 for g >= 0.01); the total carries across chunks.
+    ``assign`` is (B, S, T), ``values`` (B, T, K), ``retention`` g (S,). Within a chunk
+    of 32 tokens the sum is one batched matmul with the (S, C, C) decay matrix; the
+    totals at a chunk's end carry into the next chunk, decayed by g^(i+1).
     """
-    batch, length, slots, width = items.shape
-    log_g = retention.float().log().view(1, 1, slots, 1)
-    outputs = []
-    carry = items.new_zeros((batch, 1, slots, width), dtype=torch.float32)
+    batch, slots, length = assign.shape
+    log_g = retention.float().log()
+    totals, masses = [], []
+    carry_total = values.new_zeros((batch, slots, 1, values.shape[-1]))
+    carry_mass = values.new_zeros((batch, slots, 1))
     for start in range(0, length, _CHUNK):
-        chunk = items[:, start:start + _CHUNK].float()
-        steps = torch.arange(chunk.shape[1], device=items.device, dtype=torch.float32).view(1, -1, 1, 1)
-        scaled = (chunk * torch.exp(-steps * log_g)).cumsum(1) * torch.exp(steps * log_g)
-        out = scaled + carry * torch.exp((steps + 1) * log_g)
-        carry = out[:, -1:]
-        outputs.append(out)
-    return torch.cat(outputs, 1).to(items.dtype)
+        size = min(_CHUNK, length - start)
+        steps = torch.arange(size, device=assign.device, dtype=torch.float32)
+        gap = steps.view(-1, 1) - steps.view(1, -1)  # t - u
+        decay = torch.exp(log_g.view(-1, 1, 1) * gap.clamp(min=0)) * (gap >= 0)  # (S, C, C)
+        weights = decay * assign[:, :, start:start + size].unsqueeze(2)  # (B, S, C, C)
+        carried = torch.exp(log_g.view(-1, 1) * (steps + 1))  # (S, C)
+        total = weights @ values[:, start:start + size].unsqueeze(1) + carried.unsqueeze(-1) * carry_total
+        mass = weights.sum(-1) + carried * carry_mass
+        carry_total, carry_mass = total[:, :, -1:], mass[:, :, -1:]
+        totals.append(total)
+        masses.append(mass)
+    return torch.cat(totals, 2), torch.cat(masses, 2)
 
 
 def split_mask(mask: torch.Tensor | None, batch: int, length: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
