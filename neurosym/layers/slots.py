@@ -27,6 +27,10 @@ a mention could not follow the entity just mentioned (in our runs, a start at 0.
 learned only the most frequent entity in 80 steps; 0.5 bound every mention right
 within 30); slots that need a longer memory can learn g near 1.
 
+NOTE: in the 300-step benchmark runs the assignment a stayed close to uniform, so
+slots did not specialise in one entity each; the binding followed each mention
+through the retention alone. Nothing here yet pushes slots to compete harder.
+
 Binding choice. The default is straight-through Gumbel-softmax (Jang et al. 2017,
 arXiv:1611.01144): the forward pass uses a one-hot entry, the gradient flows through
 the soft sample, so the codebook, W_b and the slot states all learn from the LM loss,
