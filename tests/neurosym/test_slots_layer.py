@@ -71,7 +71,8 @@ def test_split_mask_uses_prefix_sums_for_padded_causal_mask() -> None:
 
     mask = build_attention_mask(torch.tensor([[0, 1, 1], [1, 1, 1]]), 3, 0)
     visible, valid = split_mask(mask, 2, 3)
-    assert visible is None and valid.tolist() == [[False, True, True], [True, True, True]]
+    assert visible is None
+    assert valid.tolist() == [[False, True, True], [True, True, True]]
 
 
 def test_slots_block_turns_kv_cache_off() -> None:
@@ -90,8 +91,9 @@ def test_slots_codebook_receives_gradient(binding: str) -> None:
     model = _model(binding).train()
     ids = torch.randint(0, 40, (2, 10), generator=torch.Generator().manual_seed(2))
     model(ids, labels=ids).loss.backward()
-    grads = [block.slots.codebook.grad for block in model.blocks]
-    assert all(g is not None and g.abs().sum() > 0 for g in grads)
+    for block in model.blocks:
+        assert block.slots.codebook.grad is not None
+        assert block.slots.codebook.grad.abs().sum() > 0
 
 
 def test_slots_vq_adds_commitment_loss() -> None:
@@ -155,8 +157,9 @@ def test_slots_bindings_identical_after_save_and_load(tmp_path: Path) -> None:
     loaded = TransformerPlus.from_pretrained(tmp_path).eval()
     before = model(ids, return_internals=True).internals.features["slots"]
     after = loaded(ids, return_internals=True).internals.features["slots"]
-    assert all(torch.equal(a.entity, b.entity) and torch.equal(a.assign, b.assign)
-               for a, b in zip(before, after, strict=True))
+    for a, b in zip(before, after, strict=True):
+        assert torch.equal(a.entity, b.entity)
+        assert torch.equal(a.assign, b.assign)
 
 
 def test_slots_module_requires_config() -> None:

@@ -47,8 +47,8 @@ def test_prepare_supervision_names_rows_and_marks_mentions(location_examples, lo
     token_map = entity_token_map(location_tokenizer, config.slots.entity_names)
     item = encoded["episodic.location"][0]
     expected = [token_map.get(t, IGNORE_INDEX) for t in item.input_ids]
-    assert (config.slots.entity_names == entity_vocabulary([location_examples]), item.entity_targets) == (
-        True, expected)
+    assert config.slots.entity_names == entity_vocabulary([location_examples])
+    assert item.entity_targets == expected
 
 
 def test_prepare_supervision_marks_a_known_mention(location_examples, location_tokenizer) -> None:
@@ -82,7 +82,8 @@ def test_collate_delivers_entity_targets_to_feature_inputs(location_examples, lo
     prepare_slot_supervision(config, location_tokenizer, {"episodic.location": location_examples}, encoded)
     batch = collate_train(encoded["episodic.location"], location_tokenizer.pad_id)
     targets = model_inputs(batch)["feature_inputs"]["entity_targets"]
-    assert targets.shape == batch["input_ids"].shape and int((targets != IGNORE_INDEX).sum()) > 0
+    assert targets.shape == batch["input_ids"].shape
+    assert int((targets != IGNORE_INDEX).sum()) > 0
 
 
 def _supervised_trainer(location_examples, location_tokenizer, steps: int) -> Trainer:
@@ -130,7 +131,8 @@ def test_bench_feature_reports_step_time_ratio() -> None:
     from neurosym.bench import bench_feature
 
     result = bench_feature("slots", model_preset="tiny", batch_size=2, steps_per_round=1, rounds=1)
-    assert result["layers"] == [1, 3] and result["step_time_ratio"] > 0
+    assert result["layers"] == [1, 3]
+    assert result["step_time_ratio"] > 0
 
 
 def test_train_run_saves_names_and_eval_reports_bindings(tmp_path) -> None:
@@ -144,4 +146,5 @@ def test_train_run_saves_names_and_eval_reports_bindings(tmp_path) -> None:
     train_run([spec], tmp_path, model_overrides=overrides, train_config=train_config, valid_examples=4)
     names = load_config(tmp_path / "last").slots.entity_names
     report = evaluate_checkpoint(tmp_path, n=4, device="cpu")
-    assert names and set(report.reports[0].binding) == {"layer_1"}
+    assert names == entity_vocabulary([spec.examples("train", n=40, seed=0)])
+    assert set(report.reports[0].binding) == {"layer_1"}
