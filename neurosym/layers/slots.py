@@ -152,12 +152,11 @@ class SymbolSlots(nn.Module):
             # Gumbel(0, 1) noise as -log(-log U); uniform sampling is cheaper than exponential_ on CPUs.
             uniform = torch.rand_like(logits, dtype=torch.float32).clamp_(1e-9, 1.0 - 1e-7)
             soft = ((logits.float() - (-uniform.log()).log()) / self.cfg.temperature).softmax(-1)
-            hard = F.one_hot(soft.argmax(-1), soft.shape[-1]).to(soft.dtype)
-            return hard + soft - soft.detach()
-        hard = F.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
+            return (_one_hot_like(soft) - soft).detach() + soft
+        hard = _one_hot_like(logits.float())
         if self.cfg.binding == "gumbel" and torch.is_grad_enabled():
             soft = (logits.float() / self.cfg.temperature).softmax(-1)
-            return hard + soft - soft.detach()  # keeps gradients in eval-mode fine-tuning
+            return (hard - soft).detach() + soft  # keeps gradients in eval-mode fine-tuning
         return hard
 
     def entity_values(self, projected: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
@@ -259,6 +258,11 @@ class SymbolSlots(nn.Module):
 
 
 _CHUNK = 32
+
+
+def _one_hot_like(scores: torch.Tensor) -> torch.Tensor:
+    """A float one-hot of the argmax over the last dimension, shaped like ``scores``."""
+    return torch.zeros_like(scores).scatter_(-1, scores.argmax(-1, keepdim=True), 1.0)
 
 
 def decayed_prefix_sums(
