@@ -98,6 +98,37 @@ def bench_precision(
     return result
 
 
+def bench_feature(
+    feature: str,
+    task: str = "episodic.location",
+    model_preset: str = "tiny",
+    batch_size: int = 64,
+    steps_per_round: int = 5,
+    rounds: int = 5,
+    precision: str = "fp32",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Time Trainer steps with ``feature`` on every other block (1, 3, ...) against the baseline.
+
+    Both models see the same batches; ``step_time_ratio`` is the feature's seconds per
+    step over the baseline's (tokens/s of baseline over feature).
+    """
+    tokenizer, config, sampler = _training_setup(task, model_preset, seed)
+    layers = list(range(1, config.n_layers, 2)) or [0]
+    steppers = {}
+    for name, options in (("baseline", None), (feature, {"layers": layers})):
+        model = TransformerPlus(preset(model_preset, len(tokenizer), **({feature: options} if options else {})))
+        train_config = TrainConfig(steps=10**9, batch_size=batch_size, precision=precision, device="cpu",
+                                   progress=False, warmup_steps=0)
+        trainer = Trainer(model, tokenizer, sampler, train_config)
+        steppers[name] = (lambda t: lambda: int(t.train_step()["tokens"]))(trainer)
+    result = _alternate(steppers, steps_per_round, rounds)
+    result["step_time_ratio"] = result["baseline"]["tokens_per_s"] / result[feature]["tokens_per_s"]
+    result.update({"task": task, "preset": model_preset, "batch_size": batch_size, "precision": precision,
+                   "layers": layers, "feature": feature})
+    return result
+
+
 def _alternate(steppers: dict[str, Callable[[], int]], steps_per_round: int, rounds: int) -> dict[str, Any]:
     """Run each stepper for ``steps_per_round`` steps per round, alternating; report median tokens/s."""
     for step in steppers.values():  # warm-up: allocator, kernels

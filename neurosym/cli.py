@@ -167,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "--feature 'knn_attention={\"k\": 32}' (repeatable)")
     p.set_defaults(handler=cmd_eval)
 
+    p = sub.add_parser("inspect", help="show which slot bound which entity where in a text")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder or run folder of a model with slots")
+    p.add_argument("--text", required=True, help='story to read, e.g. "Mary went to the kitchen ."')
+    p.add_argument("--json", action="store_true", help="print JSON records instead of a table")
+    p.add_argument("--plot", metavar="PNG", help="also draw slot-by-token heatmaps into this PNG (needs neurosym[plot])")
+    p.set_defaults(handler=cmd_inspect)
+
     p = sub.add_parser("bench", help="speed benchmarks (training speeds as ratios to a baseline in the same process)")
     bench = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
     b = bench.add_parser("train", help="Trainer tokens/s against a minimal hand-written loop")
@@ -175,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-size", type=_positive_int, default=64)
     b.add_argument("--rounds", type=_positive_int, default=5)
     b.add_argument("--precision", default="fp32", help="fp32 or bf16 (default fp32)")
+    b.add_argument("--compare", choices=["slots"],
+                   help="instead, time training steps of a model with this feature on every other layer "
+                        "against the baseline")
     b.set_defaults(handler=cmd_bench_train)
     b = bench.add_parser("precision", help="bf16 autocast training tokens/s against float32")
     b.add_argument("--task", default="episodic.location")
@@ -494,12 +504,39 @@ def _eval_compare(args: argparse.Namespace) -> int:
     paths = compare_runs(args.compare, Path(args.out or "reports/compare"))
     print(paths["markdown"].read_text(encoding="utf-8"))
     print(f"report: {paths['markdown'].parent}", file=sys.stderr)
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from neurosym.checkpoint import load_pretrained, load_tokenizer, resolve_checkpoint_dir
+    from neurosym.inspect import bindings, format_bindings, plot_slot_maps, slot_maps
+
+    directory = resolve_checkpoint_dir(args.checkpoint)
+    model = load_pretrained(directory)
+    tokenizer = load_tokenizer(directory)
+    rows = bindings(model, tokenizer, args.text)
+    if args.json:
+        print(json.dumps([row.to_dict() for row in rows], indent=2))
+    else:
+        print(format_bindings(rows))
+    if args.plot:
+        path = plot_slot_maps(slot_maps(model, tokenizer, args.text), args.plot)
+        print(f"plot: {path}", file=sys.stderr)
     return 0
 
 
 def cmd_bench_train(args: argparse.Namespace) -> int:
     from neurosym.bench import bench_train
 
+    if args.compare:
+        from neurosym.bench import bench_feature
+
+        r = bench_feature(args.compare, args.task, args.preset, args.batch_size, rounds=args.rounds,
+                          precision=args.precision)
+        print(f"task {r['task']}, preset {r['preset']}, batch {r['batch_size']}, precision {r['precision']}, "
+              f"{args.compare} on layers {r['layers']}")
+        print(f"baseline        {r['baseline']['tokens_per_s']:>10.0f} tokens/s")
+        print(f"{args.compare:<15} {r[args.compare]['tokens_per_s']:>10.0f} tokens/s")
+        print(f"step time ratio {args.compare} / baseline: {r['step_time_ratio']:.3f}")
+        return 0
     r = bench_train(args.task, args.preset, args.batch_size, rounds=args.rounds, precision=args.precision)
     print(f"task {r['task']}, preset {r['preset']}, batch {r['batch_size']}, precision {r['precision']}")
     print(f"Trainer       {r['trainer']['tokens_per_s']:>10.0f} tokens/s")

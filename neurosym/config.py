@@ -40,11 +40,62 @@ class FeatureConfig:
         return self.layers is None or layer in self.layers
 
 
+SlotBinding = Literal["gumbel", "vq"]
+SLOT_BINDINGS: tuple[str, ...] = get_args(SlotBinding)
+
+
 @dataclass
 class SlotsConfig(FeatureConfig):
-    """Symbol slots bound to a discrete entity codebook (see ``neurosym.layers.slots``)."""
+    """Symbol slots bound to a discrete entity codebook (see ``neurosym.layers.slots``).
+
+    ``n_slots`` slots per layer compete for tokens; each binds one of ``n_entities``
+    codebook rows by ``binding`` ("gumbel": straight-through Gumbel-softmax at
+    ``temperature``; "vq": nearest row with a ``commitment`` loss). ``dim`` is the slot
+    and codebook width (None: d_model // 4). Where a batch carries entity targets, the
+    binding loss enters the total with ``supervision_weight``. ``entity_names`` names
+    the codebook rows (filled from the training tasks' entities when supervised).
+    """
 
     name: ClassVar[str] = "slots"
+    n_slots: int = 8
+    n_entities: int = 32
+    dim: int | None = None
+    binding: SlotBinding = "gumbel"
+    temperature: float = 1.0
+    supervision_weight: float = 1.0
+    commitment: float = 0.25
+    entity_names: list[str] | None = None
+
+    def check(self, config: ModelConfig) -> None:
+        super().check(config)
+        for field_name in ("n_slots", "n_entities"):
+            value = getattr(self, field_name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"slots.{field_name} must be a positive integer, got {value!r}")
+        if self.dim is not None and (not isinstance(self.dim, int) or self.dim <= 0):
+            raise ConfigError(f"slots.dim must be a positive integer or None (d_model // 4), got {self.dim!r}")
+        if self.binding not in SLOT_BINDINGS:
+            raise ConfigError(f"unknown slots.binding {self.binding!r}; valid bindings: {', '.join(SLOT_BINDINGS)}")
+        if not isinstance(self.temperature, (int, float)) or self.temperature <= 0:
+            raise ConfigError(f"slots.temperature must be a positive number, got {self.temperature!r}")
+        for field_name in ("supervision_weight", "commitment"):
+            value = getattr(self, field_name)
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"slots.{field_name} must be a number >= 0, got {value!r}")
+        if self.entity_names is not None:
+            names = self.entity_names
+            if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+                raise ConfigError(f"slots.entity_names must be a list of non-empty strings, got {names!r}")
+            if len(set(names)) != len(names):
+                raise ConfigError("slots.entity_names has duplicate names; each codebook row needs its own")
+            if len(names) > self.n_entities:
+                raise ConfigError(
+                    f"slots.entity_names lists {len(names)} entities but the codebook has n_entities="
+                    f"{self.n_entities} rows; raise n_entities to at least {len(names)}"
+                )
+
+    def slot_dim(self, d_model: int) -> int:
+        return self.dim if self.dim is not None else max(1, d_model // 4)
 
 
 @dataclass

@@ -34,6 +34,7 @@ class EncodedExample:
     positions: list[int] | None = None
     branches: list[int] | None = None
     labels: list[int] | None = None
+    entity_targets: list[int] | None = None  # codebook row per token for slot supervision
 
 
 def encode_prompt(
@@ -112,9 +113,17 @@ def collate_train(
         if packed:
             positions[row, :length] = torch.tensor(item.positions or list(range(length)), dtype=torch.long)
             branches[row, :length] = torch.tensor(item.branches or [0] * length, dtype=torch.long)
+    extras = {}
+    if any(item.entity_targets is not None for item in batch):
+        targets = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+        for row, item in enumerate(batch):
+            if item.entity_targets is not None:
+                targets[row, :len(item.entity_targets)] = torch.tensor(item.entity_targets, dtype=torch.long)
+        extras["entity_targets"] = targets
     if not packed:
-        return {"input_ids": input_ids, "labels": labels}
-    return {"input_ids": input_ids, "labels": labels, "positions": positions, "attn_mask": branch_mask(branches)}
+        return {"input_ids": input_ids, "labels": labels, **extras}
+    return {"input_ids": input_ids, "labels": labels, "positions": positions, "attn_mask": branch_mask(branches),
+            **extras}
 
 
 CORE_INPUTS = ("input_ids", "labels", "positions", "attn_mask", "attention_mask")

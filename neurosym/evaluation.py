@@ -44,6 +44,7 @@ class TaskReport:
     programs: int = 0  # answers for which the model wrote a program
     fallbacks: int = 0  # programs that failed, so the neural answer was used
     samples: list[dict[str, str]] = field(default_factory=list)  # a few wrong predictions
+    binding: dict[str, dict[str, float]] = field(default_factory=dict)  # slot metrics per layer
 
     @property
     def accuracy(self) -> float:
@@ -100,6 +101,7 @@ class SuiteReport:
                 f"bAbI: {summary['tasks']} tasks, mean error {100 * summary['mean_error']:.2f}%, "
                 f"failed tasks (error > 5%): {summary['failed_tasks']}"
             )
+        lines += _binding_lines(self.reports)
         for report in self.reports:
             lines += [f"note: {note}" for note in report.notes]
         return "\n".join(lines)
@@ -118,6 +120,10 @@ class SuiteReport:
         if summary:
             lines += ["", f"bAbI mean error {100 * summary['mean_error']:.2f}% over {summary['tasks']} tasks; "
                       f"failed tasks (error > 5%): {summary['failed_tasks']}"]
+        binding = _binding_lines(self.reports)
+        if binding:
+            lines += ["", "Slot bindings (consistency, purity, named accuracy over entity mentions):", "",
+                      *[f"- {line}" for line in binding]]
         notes = [note for r in self.reports for note in r.notes]
         if notes:
             lines += ["", "Notes:", *[f"- {note}" for note in notes]]
@@ -132,6 +138,17 @@ class SuiteReport:
         _atomic_write(json_path, json.dumps(self.to_dict(), indent=2))
         _atomic_write(md_path, self.to_markdown())
         return json_path, md_path
+
+
+def _binding_lines(reports: Sequence[TaskReport]) -> list[str]:
+    """One line per report and slot layer with its binding metrics."""
+    lines = []
+    for r in reports:
+        for layer, m in r.binding.items():
+            named = f", named accuracy {m['named_accuracy']:.3f}" if "named_accuracy" in m else ""
+            lines.append(f"slots {r.task}/{r.split} {layer}: consistency {m['consistency']:.3f}, "
+                         f"purity {m['purity']:.3f}{named} ({int(m['mentions'])} mentions)")
+    return lines
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -23,6 +23,7 @@ from neurosym.layers.mlp import build_mlp
 from neurosym.layers.norm import RMSNorm
 from neurosym.layers.rope import RotaryEmbedding
 from neurosym.layers.routing import DepthControl, DepthRunner, cache_length, uses_depth_features
+from neurosym.layers.slots import SymbolSlots
 
 if TYPE_CHECKING:
     from neurosym.tokenizer import Tokenizer
@@ -94,6 +95,11 @@ class Block(nn.Module):
         else:
             self.mlp = build_mlp(config)
         self.dropout = nn.Dropout(config.dropout)
+        self.slots = (
+            SymbolSlots(config, index) if config.slots is not None and config.slots.applies_to(index) else None
+        )
+        if self.slots is not None:
+            self.supports_cache = False  # slot states are prefix statistics the (k, v) cache cannot carry
 
     def forward(
         self,
@@ -105,6 +111,8 @@ class Block(nn.Module):
     ) -> tuple[torch.Tensor, KVPair]:
         attended, present = self.attn(self.attn_norm(x), positions, mask, past)
         x = x + self.dropout(attended)
+        if self.slots is not None:
+            x = x + self.dropout(self.slots(x, mask, context, positions))
         x = x + self.dropout(self.mlp(self.mlp_norm(x)))
         return x, present
 

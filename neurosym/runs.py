@@ -188,6 +188,10 @@ def train_run(
         name: encode_all(examples, tokenizer, model_config.max_seq_len, mode, pack, config.answer_loss_only)
         for name, examples in train_sets.items()
     }
+    if model_config.slots is not None:
+        from neurosym.binding import prepare_slot_supervision
+
+        prepare_slot_supervision(model_config, tokenizer, train_sets, encoded)
     if pack:
         packed = sum(item.branches is not None for items in encoded.values() for item in items)
         logger.info("packed %d stories; %d sequences in all", packed, sum(len(v) for v in encoded.values()))
@@ -267,6 +271,10 @@ def evaluate_checkpoint(
         for mode in modes:
             report = evaluate(model, tokenizer, task, examples, split=label, batch_size=batch_size,
                               mode=mode, progress=progress)
+            if model.config.slots is not None:
+                from neurosym.binding import binding_metrics
+
+                report.binding = binding_metrics(model, tokenizer, examples)
             report.notes = [*training_notes, *(n for n in report.notes if n not in training_notes)]
             reports.append(report)
     return SuiteReport(reports=reports, checkpoint=str(directory))
