@@ -504,6 +504,8 @@ def _eval_compare(args: argparse.Namespace) -> int:
     paths = compare_runs(args.compare, Path(args.out or "reports/compare"))
     print(paths["markdown"].read_text(encoding="utf-8"))
     print(f"report: {paths['markdown'].parent}", file=sys.stderr)
+    return 0
+
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from neurosym.checkpoint import load_pretrained, load_tokenizer, resolve_checkpoint_dir
