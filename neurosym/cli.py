@@ -137,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for eval.json and eval.md (default: the run folder)")
     p.add_argument("--mode", action="append", choices=["neural", "program", "tool"],
                    help="inference mode, repeatable to compare modes on the same items (default: the training mode)")
+    p.add_argument("--set", dest="knobs", action="append", type=_parse_pair, default=[], metavar="KNOB=VALUE",
+                   help="difficulty knob for the tasks given with --task, e.g. --set story_length=2000 (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=cmd_eval)
 
@@ -277,11 +279,26 @@ def _check_run_folder(out: Path, resume: bool, task_names: list[str]) -> None:
         raise NeurosymError(f"cannot resume: {out} was trained on {stored}, not {task_names}")
 
 
+def _apply_eval_knobs(specs: list, knobs: dict[str, str]) -> None:
+    from neurosym.tasks import get_task
+
+    for spec in specs:
+        task = get_task(spec.name)
+        spec.difficulty = {k: task.parse_knob(k, v) for k, v in knobs.items() if k in task.difficulty}
+    unused = set(knobs) - {k for spec in specs for k in spec.difficulty}
+    if unused:
+        raise NeurosymError(f"no chosen task has the knob(s) {sorted(unused)}; see `neurosym tasks`")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from neurosym.checkpoint import resolve_checkpoint_dir
     from neurosym.runs import TaskSpec, evaluate_checkpoint
 
     specs = [TaskSpec.parse(name, data_dir=args.data_dir) for name in args.task] if args.task else None
+    if args.knobs:
+        if specs is None:
+            raise NeurosymError("--set needs --task: name the tasks whose difficulty it changes")
+        _apply_eval_knobs(specs, dict(args.knobs))
     directory = resolve_checkpoint_dir(args.checkpoint)
     if specs is None and args.data_dir:
         from neurosym.checkpoint import load_run_info

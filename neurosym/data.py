@@ -34,6 +34,7 @@ class EncodedExample:
     positions: list[int] | None = None
     branches: list[int] | None = None
     labels: list[int] | None = None
+    memory: Any = None  # sentences written to episodic memory (neurosym.memory_data.MemoryTrace)
 
 
 def encode_prompt(
@@ -112,9 +113,15 @@ def collate_train(
         if packed:
             positions[row, :length] = torch.tensor(item.positions or list(range(length)), dtype=torch.long)
             branches[row, :length] = torch.tensor(item.branches or [0] * length, dtype=torch.long)
+    extras: dict[str, torch.Tensor] = {}
+    if any(item.memory is not None for item in batch):
+        from neurosym.memory_data import collate_memory
+
+        extras = collate_memory(batch, pad_id)
     if not packed:
-        return {"input_ids": input_ids, "labels": labels}
-    return {"input_ids": input_ids, "labels": labels, "positions": positions, "attn_mask": branch_mask(branches)}
+        return {"input_ids": input_ids, "labels": labels, **extras}
+    return {"input_ids": input_ids, "labels": labels, "positions": positions, "attn_mask": branch_mask(branches),
+            **extras}
 
 
 CORE_INPUTS = ("input_ids", "labels", "positions", "attn_mask", "attention_mask")
