@@ -154,6 +154,34 @@ def time_embedding(ages: torch.Tensor, dim: int, max_period: float = 10000.0) ->
     return torch.cat((angles.sin(), angles.cos()), dim=-1).to(ages.dtype)
 
 
+class Projection(nn.Module):
+    """A bias-free linear map initialised with standard deviation ``std``.
+
+    It is not an ``nn.Linear`` on purpose: the model re-initialises every
+    ``nn.Linear`` with std 0.02, and a bilinear score of two such maps starts so
+    close to zero that the reader's attention stays uniform for hundreds of steps.
+    """
+
+    def __init__(self, in_features: int, out_features: int, std: float | None = None, seed: int | None = None) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        std = in_features ** -0.5 if std is None else std
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        self.weight = nn.Parameter(torch.randn(out_features, in_features, generator=generator) * std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight)
+
+
+# Projections made with the same seed start equal. The writer's key and every reader's
+# query start as one map, and so do a reader's attention query and key, so states that
+# share tokens (a question and a sentence about the same person) start with a positive
+# similarity instead of a random one. Training then moves them apart freely.
+KEY_SEED = 7919
+ATTENTION_SEED = 104729
+
+
 class MemoryWriter(nn.Module):
     """Encode sentences with the model's own lower blocks into unit keys and values."""
 
@@ -162,8 +190,8 @@ class MemoryWriter(nn.Module):
         memory = _memory_config(config)
         self.settings = memory
         self.norm = RMSNorm(config.d_model, config.norm_eps)
-        self.key = nn.Linear(config.d_model, memory.key_dim, bias=False)
-        self.value = nn.Linear(config.d_model, config.d_model, bias=False)
+        self.key = Projection(config.d_model, memory.key_dim, seed=KEY_SEED)
+        self.d_model = config.d_model
 
     def encode(self, model: nn.Module, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return unit keys (S, K) and values (S, D) of right-padded sentences ``tokens`` (S, L).
@@ -186,14 +214,16 @@ class MemoryWriter(nn.Module):
             x = model.embed(chunk)
             for block in model.blocks[: self.settings.write_layer + 1]:
                 x, _ = block(x, positions, None, None, None)
-            states = self.norm(x)
             if self.settings.pool == "last":
-                pooled = states[torch.arange(len(size), device=x.device), size - 1]
+                pooled = x[torch.arange(len(size), device=x.device), size - 1]
             else:
-                real = (torch.arange(chunk.shape[1], device=x.device) < size.unsqueeze(1)).to(states.dtype)
-                pooled = (states * real.unsqueeze(-1)).sum(1) / size.unsqueeze(1).to(states.dtype)
+                real = (torch.arange(chunk.shape[1], device=x.device) < size.unsqueeze(1)).to(x.dtype)
+                pooled = (x * real.unsqueeze(-1)).sum(1) / size.unsqueeze(1).to(x.dtype)
+            pooled = self.norm(pooled)
             keys.append(F.normalize(self.key(pooled), dim=-1))
-            values.append(self.value(pooled))
+            # The value is the normalised pooled state itself: with no projection of small
+            # initial weights in between, the reader's gradient reaches it from the first step.
+            values.append(pooled)
         return torch.cat(keys), torch.cat(values)
 
     def prepare(self, model: nn.Module, inputs: dict[str, Any], batch: int) -> None:
@@ -209,7 +239,7 @@ class MemoryWriter(nn.Module):
         now = inputs["memory_now"]
         if now.shape != (batch,):
             raise ValueError(f"memory_now must have shape ({batch},), got {tuple(now.shape)}")
-        d_model = self.value.out_features
+        d_model = self.d_model
         if rows.numel() == 0:
             empty = torch.zeros(batch, 0, device=now.device)
             inputs[MEMORY_BANK] = TensorMemory(
@@ -245,11 +275,11 @@ class MemoryReader(nn.Module):
         self.n_heads = config.n_heads
         self.head_dim = config.head_dim
         self.norm = RMSNorm(config.d_model, config.norm_eps)
-        self.query = nn.Linear(config.d_model, memory.key_dim, bias=False)
-        self.time = nn.Linear(memory.time_dim, config.d_model, bias=False)
-        self.q = nn.Linear(config.d_model, config.d_model, bias=False)
-        self.kv = nn.Linear(config.d_model, 2 * config.d_model, bias=False)
-        self.out = nn.Linear(config.d_model, config.d_model, bias=False)
+        self.query = Projection(config.d_model, memory.key_dim, seed=KEY_SEED)
+        self.time = Projection(memory.time_dim, config.d_model, std=0.02)
+        self.q = Projection(config.d_model, config.d_model, seed=ATTENTION_SEED + index)
+        self.k = Projection(config.d_model, config.d_model, seed=ATTENTION_SEED + index)
+        self.out = Projection(config.d_model, config.d_model, std=0.02)
         # A learned "nothing retrieved" entry keeps the softmax defined on an empty memory.
         self.null = nn.Parameter(torch.zeros(config.d_model))
         self.score_scale = nn.Parameter(torch.tensor(4.0))
@@ -271,7 +301,8 @@ class MemoryReader(nn.Module):
         valid = torch.cat((got.valid.new_ones(batch, length, 1), got.valid), dim=2)
         slots = entries.shape[2]
         q = self.q(h).view(batch, length, self.n_heads, self.head_dim)
-        k, v = self.kv(entries).view(batch, length, slots, 2, self.n_heads, self.head_dim).unbind(3)
+        k = self.k(entries).view(batch, length, slots, self.n_heads, self.head_dim)
+        v = entries.view(batch, length, slots, self.n_heads, self.head_dim)
         logits = torch.einsum("bthd,btshd->bths", q, k) / math.sqrt(self.head_dim)
         logits = logits + self.score_scale * scores.unsqueeze(2)
         logits = logits.masked_fill(~valid.unsqueeze(2), float("-inf"))
