@@ -42,6 +42,7 @@ class MemoryTrace:
     times: list[int]
     texts: list[str]
     now: int
+    triples: list[tuple[str, str, str] | None] | None = None  # the fact each sentence states, if known
 
 
 def split_context(example: Example, window_sentences: int, max_events: int) -> tuple[Example, list, int]:
@@ -59,8 +60,12 @@ def split_context(example: Example, window_sentences: int, max_events: int) -> t
     return replace(example, context=window), written, now
 
 
-def memory_trace(written: Sequence, now: int, tokenizer: Tokenizer, max_tokens: int) -> MemoryTrace:
-    sentences, times, texts = [], [], []
+def memory_trace(
+    written: Sequence, now: int, tokenizer: Tokenizer, max_tokens: int, facts: Sequence = ()
+) -> MemoryTrace:
+    """Tokenize the written sentences; a fact whose time is a sentence's time becomes its triple."""
+    by_time = {int(fact[3]): (str(fact[0]), str(fact[1]), str(fact[2])) for fact in facts}
+    sentences, times, texts, triples = [], [], [], []
     for sentence in written:
         ids = tokenizer.encode(sentence.text)[:max_tokens]
         if not ids:
@@ -68,7 +73,8 @@ def memory_trace(written: Sequence, now: int, tokenizer: Tokenizer, max_tokens: 
         sentences.append(ids)
         times.append(int(sentence.time))
         texts.append(sentence.text)
-    return MemoryTrace(sentences, times, texts, now)
+        triples.append(by_time.get(int(sentence.time)))
+    return MemoryTrace(sentences, times, texts, now, triples)
 
 
 def encode_memory_example(
@@ -80,7 +86,7 @@ def encode_memory_example(
     settings = model_config.memory
     window, written, now = split_context(example, settings.window_sentences, settings.max_events)
     encoded = encode_example(window, tokenizer, model_config.max_seq_len, mode)
-    encoded.memory = memory_trace(written, now, tokenizer, model_config.max_seq_len)
+    encoded.memory = memory_trace(written, now, tokenizer, model_config.max_seq_len, example.facts)
     return encoded
 
 
@@ -123,6 +129,7 @@ def write_to_store(
         ids += store.add_batch(
             keys.float().cpu().numpy().astype(np.float32), times=trace.times[start : start + batch_size],
             texts=trace.texts[start : start + batch_size], values=values.float().cpu().numpy().astype(np.float32),
+            triples=trace.triples[start : start + batch_size] if trace.triples is not None else None,
             episodes=episode,
         )
     return ids
@@ -171,7 +178,7 @@ class MemoryPredictor:
                 window, written, now = split_context(example, settings.window_sentences, settings.max_events)
                 if example.context != previous_context:
                     episode = f"story-{number}-{len(store)}"
-                    trace = memory_trace(written, now, self.tokenizer, self.model.config.max_seq_len)
+                    trace = memory_trace(written, now, self.tokenizer, self.model.config.max_seq_len, example.facts)
                     write_to_store(self.model, trace, store, episode)
                     previous_context = example.context
                 prompts.append(encode_prompt(window, self.tokenizer, room)[0])

@@ -218,3 +218,28 @@ def test_memory_store_with_other_recency_weight_is_refused(location_tokenizer, s
     with pytest.raises(ConfigError, match="recency_weight"):
         model(torch.tensor([[1, 2]]), feature_inputs={MEMORY_BANK: bank})
     store.close()
+
+
+def test_memory_store_written_by_the_model_serves_the_executor(location_tokenizer) -> None:
+    from neurosym.symbolic import execute
+
+    model = memory_model(location_tokenizer)
+    examples = get_task("episodic.location").examples("test", n=40, story_length=60, object_questions=0.0,
+                                                      time_questions=0.0)
+    example = next(e for e in examples if e.program)
+    store = open_model_store(model)
+    write_to_store(model, encode_memory_example(example, location_tokenizer, model.config).memory, store, "story")
+    assert execute(example.program, memory=store).answer == example.answer
+    store.close()
+
+
+def test_memory_store_answers_at_queries_from_the_model(location_tokenizer) -> None:
+    from neurosym.symbolic import execute
+
+    model = memory_model(location_tokenizer)
+    example = get_task("episodic.location").examples("test", n=1, story_length=60, time_questions=1.0,
+                                                     object_questions=0.0)[0]
+    store = open_model_store(model)
+    write_to_store(model, encode_memory_example(example, location_tokenizer, model.config).memory, store, "story")
+    assert execute(example.program, memory=store).answer == example.answer
+    store.close()
