@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from neurosym.data import EncodedExample, collate_prompts, encode_example, encode_prompt
+from neurosym.errors import ConfigError
 from neurosym.layers.memory_reader import MEMORY_BANK, StoreMemory
 from neurosym.memory import EpisodicMemory, MemoryConfig
 from neurosym.model import TransformerPlus
@@ -82,7 +83,7 @@ def encode_memory_example(
 ) -> EncodedExample:
     """Encode the window part like :func:`neurosym.data.encode_example` and attach the written sentences."""
     if mode != "neural":
-        raise ValueError(f"a memory model trains and answers in neural mode only, not {mode!r}")
+        raise ConfigError(f"a memory model trains and answers in neural mode only, not {mode!r}; use --mode neural")
     settings = model_config.memory
     window, written, now = split_context(example, settings.window_sentences, settings.max_events)
     encoded = encode_example(window, tokenizer, model_config.max_seq_len, mode)
@@ -166,7 +167,7 @@ class MemoryPredictor:
         from neurosym.inference import Prediction, prompt_room
 
         if mode != "neural":
-            raise ValueError(f"a memory model answers in neural mode only, not {mode!r}")
+            raise ConfigError(f"a memory model answers in neural mode only, not {mode!r}; use --mode neural")
         self.model.eval()
         settings = self.model.config.memory
         room = prompt_room(self.model.config.max_seq_len, mode, answer_budget)

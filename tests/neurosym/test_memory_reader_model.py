@@ -243,3 +243,9 @@ def test_memory_store_answers_at_queries_from_the_model(location_tokenizer) -> N
     write_to_store(model, encode_memory_example(example, location_tokenizer, model.config).memory, store, "story")
     assert execute(example.program, memory=store).answer == example.answer
     store.close()
+
+
+def test_memory_model_rejects_program_mode(stories, location_tokenizer) -> None:
+    config = memory_config(len(location_tokenizer))
+    with pytest.raises(ConfigError, match="neural mode only"):
+        encode_memory_example(stories[0], location_tokenizer, config, mode="program")
