@@ -168,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--k", type=_positive_int, default=10, help="neighbours per query (default 10)")
     b.add_argument("--queries", type=_positive_int, default=200, help="queries per index kind (default 200)")
     b.add_argument("--kinds", nargs="+", default=["flat", "hnsw", "ivf"], help="index kinds (default all)")
+    b.add_argument("--hnsw-ef-search", type=_positive_int,
+                   help="HNSW candidate list size per search (default: MemoryConfig.hnsw_ef_search)")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
     b.set_defaults(handler=cmd_bench_memory)
 
@@ -350,9 +352,10 @@ def cmd_bench_exec(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_memory(args: argparse.Namespace) -> int:
-    from neurosym.memory import benchmark_memory
+    from neurosym.memory import MemoryConfig, benchmark_memory
 
-    results = [benchmark_memory(n, dim=args.dim, k=args.k, n_queries=args.queries, kinds=args.kinds)
+    config = MemoryConfig(hnsw_ef_search=args.hnsw_ef_search) if args.hnsw_ef_search else None
+    results = [benchmark_memory(n, dim=args.dim, k=args.k, n_queries=args.queries, kinds=args.kinds, config=config)
                for n in args.events]
     if args.json:
         print(json.dumps(results, indent=2, default=str))
