@@ -38,3 +38,11 @@ def test_memory_cli_eval_set_needs_a_task(memory_run: Path, capsys) -> None:
 def test_memory_cli_eval_rejects_unknown_knob(memory_run: Path, capsys) -> None:
     assert main(["eval", "--checkpoint", str(memory_run), "--task", "episodic.location", "--set", "digits=3"]) == 2
     assert "digits" in capsys.readouterr().err
+
+
+def test_memory_bench_sets_hnsw_ef_search(capsys) -> None:
+    code = main(["bench", "memory", "--events", "300", "--dim", "8", "--kinds", "hnsw", "--queries", "5",
+                 "--hnsw-ef-search", "50", "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)[0]
+    assert result["kinds"]["hnsw"]["params"]["ef_search"] == 50
