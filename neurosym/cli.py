@@ -160,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "(default reports/suite-SUITE) and --compare (default reports/compare) the report folder")
     p.add_argument("--mode", action="append", choices=["neural", "program", "tool"],
                    help="inference mode, repeatable to compare modes on the same items (default: the training mode)")
+    p.add_argument("--set", dest="knobs", action="append", type=_parse_pair, default=[], metavar="KNOB=VALUE",
+                   help="difficulty knob for the tasks given with --task, e.g. --set story_length=2000 (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--feature", dest="features", action="append", type=_parse_feature, default=[],
                    metavar="NAME[=JSON]",
@@ -203,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--k", type=_positive_int, default=10, help="neighbours per query (default 10)")
     b.add_argument("--queries", type=_positive_int, default=200, help="queries per index kind (default 200)")
     b.add_argument("--kinds", nargs="+", default=["flat", "hnsw", "ivf"], help="index kinds (default all)")
+    b.add_argument("--hnsw-ef-search", type=_positive_int,
+                   help="HNSW candidate list size per search (default: MemoryConfig.hnsw_ef_search)")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
     b.set_defaults(handler=cmd_bench_memory)
 
@@ -441,6 +445,17 @@ def _check_run_folder(out: Path, resume: bool, task_names: list[str]) -> None:
         raise NeurosymError(f"cannot resume: {out} was trained on {stored}, not {task_names}")
 
 
+def _apply_eval_knobs(specs: list, knobs: dict[str, str]) -> None:
+    from neurosym.tasks import get_task
+
+    for spec in specs:
+        task = get_task(spec.name)
+        spec.difficulty = {k: task.parse_knob(k, v) for k, v in knobs.items() if k in task.difficulty}
+    unused = set(knobs) - {k for spec in specs for k in spec.difficulty}
+    if unused:
+        raise NeurosymError(f"no chosen task has the knob(s) {sorted(unused)}; see `neurosym tasks`")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from neurosym.checkpoint import resolve_checkpoint_dir
     from neurosym.runs import TaskSpec, evaluate_checkpoint
@@ -452,6 +467,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not args.checkpoint or len(args.checkpoint) > 1:
         raise NeurosymError("pass one --checkpoint PATH, or several with --suite NAME, or --compare RUN RUN")
     specs = [TaskSpec.parse(name, data_dir=args.data_dir) for name in args.task] if args.task else None
+    if args.knobs:
+        if specs is None:
+            raise NeurosymError("--set needs --task: name the tasks whose difficulty it changes")
+        _apply_eval_knobs(specs, dict(args.knobs))
     directory = resolve_checkpoint_dir(args.checkpoint[0])
     if specs is None and args.data_dir:
         from neurosym.checkpoint import load_run_info
@@ -568,9 +587,10 @@ def cmd_bench_exec(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_memory(args: argparse.Namespace) -> int:
-    from neurosym.memory import benchmark_memory
+    from neurosym.memory import MemoryConfig, benchmark_memory
 
-    results = [benchmark_memory(n, dim=args.dim, k=args.k, n_queries=args.queries, kinds=args.kinds)
+    config = MemoryConfig(hnsw_ef_search=args.hnsw_ef_search) if args.hnsw_ef_search else None
+    results = [benchmark_memory(n, dim=args.dim, k=args.k, n_queries=args.queries, kinds=args.kinds, config=config)
                for n in args.events]
     if args.json:
         print(json.dumps(results, indent=2, default=str))

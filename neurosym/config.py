@@ -100,9 +100,52 @@ class SlotsConfig(FeatureConfig):
 
 @dataclass
 class MemoryReaderConfig(FeatureConfig):
-    """Episodic-memory reader (see ``neurosym.layers.memory_reader``)."""
+    """Episodic-memory reader and writer (see ``neurosym.layers.memory_reader``).
+
+    ``layers`` are the blocks that read memory (None: every block). The writer runs
+    the first ``write_layer + 1`` blocks over each context sentence on its own, pools
+    the states (``pool``: ``"mean"`` or ``"last"``) and projects them to a key of
+    ``key_dim`` and a value of ``d_model``. A reader retrieves the ``top_k`` events
+    with the best ``cos(query, key) + recency_weight * 2 ** (-(now - time) /
+    recency_half_life)``, the score :meth:`neurosym.memory.EpisodicMemory.search`
+    uses, and attends to their values plus a ``time_dim``-wide sinusoidal embedding
+    of their age. ``window_sentences`` last context sentences also stay in the token
+    window; the rest reach the model through memory only. ``max_events`` caps the
+    sentences written per example (the latest are kept).
+    """
 
     name: ClassVar[str] = "memory"
+    top_k: int = 8
+    key_dim: int = 64
+    time_dim: int = 16
+    write_layer: int = 1
+    pool: str = "mean"
+    recency_weight: float = 1.0
+    recency_half_life: float = 16.0
+    window_sentences: int = 0
+    max_events: int = 4096
+
+    def check(self, config: ModelConfig) -> None:
+        super().check(config)
+        for field_name in ("top_k", "key_dim", "time_dim", "max_events"):
+            value = getattr(self, field_name)
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"memory.{field_name} must be a positive integer, got {value!r}")
+        if self.time_dim % 2:
+            raise ConfigError(f"memory.time_dim must be even (sine and cosine pairs), got {self.time_dim}")
+        if not isinstance(self.write_layer, int) or not 0 <= self.write_layer < config.n_layers:
+            raise ConfigError(
+                f"memory.write_layer={self.write_layer!r} must be a block index in 0..{config.n_layers - 1}"
+            )
+        if self.pool not in ("mean", "last"):
+            raise ConfigError(f"memory.pool={self.pool!r} is unknown; valid pools: mean, last")
+        if not isinstance(self.window_sentences, int) or self.window_sentences < 0:
+            raise ConfigError(f"memory.window_sentences must be an integer >= 0, got {self.window_sentences!r}")
+        if not self.recency_half_life > 0 or self.recency_weight < 0:
+            raise ConfigError(
+                f"memory.recency_half_life must be > 0 and memory.recency_weight >= 0, got "
+                f"{self.recency_half_life!r} and {self.recency_weight!r}"
+            )
 
 
 KNNIndexKind = Literal["exact", "hnsw", "ivf"]

@@ -35,6 +35,7 @@ class EncodedExample:
     branches: list[int] | None = None
     labels: list[int] | None = None
     entity_targets: list[int] | None = None  # codebook row per token for slot supervision
+    memory: Any = None  # sentences written to episodic memory (neurosym.memory_data.MemoryTrace)
 
 
 def encode_prompt(
@@ -120,6 +121,10 @@ def collate_train(
             if item.entity_targets is not None:
                 targets[row, :len(item.entity_targets)] = torch.tensor(item.entity_targets, dtype=torch.long)
         extras["entity_targets"] = targets
+    if any(item.memory is not None for item in batch):
+        from neurosym.memory_data import collate_memory
+
+        extras.update(collate_memory(batch, pad_id))
     if not packed:
         return {"input_ids": input_ids, "labels": labels, **extras}
     return {"input_ids": input_ids, "labels": labels, "positions": positions, "attn_mask": branch_mask(branches),

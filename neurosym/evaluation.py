@@ -177,9 +177,15 @@ def evaluate(
     longest = max((len(tokenizer.tokenize(e.answer)) for e in examples), default=1)
     # The gold answer length only sizes the decoding budget; it never reaches the model.
     budget = max(8, 2 * longest + 2)
-    predictor = Predictor(model, tokenizer, batch_size)
     room = prompt_room(model.config.max_seq_len, mode, budget)
-    truncated = sum(encode_prompt(e, tokenizer, room)[1] for e in examples)
+    if model.config.memory is not None:  # the context goes to episodic memory, so nothing is cut
+        from neurosym.memory_data import MemoryPredictor
+
+        predictor = MemoryPredictor(model, tokenizer, batch_size)
+        truncated = 0
+    else:
+        predictor = Predictor(model, tokenizer, batch_size)
+        truncated = sum(encode_prompt(e, tokenizer, room)[1] for e in examples)
     predictions = []
     chunk = max(batch_size * 8, 1)
     for start in tqdm(range(0, len(examples), chunk), disable=not progress, desc=f"eval {task.name}", unit="chunk"):

@@ -19,6 +19,7 @@ from torch import nn
 
 from neurosym.config import ModelConfig
 from neurosym.layers.attention import CausalSelfAttention, KVPair, build_attention_mask
+from neurosym.layers.memory_reader import MemoryReader, MemoryWriter
 from neurosym.layers.mlp import build_mlp
 from neurosym.layers.norm import RMSNorm
 from neurosym.layers.rope import RotaryEmbedding
@@ -100,6 +101,8 @@ class Block(nn.Module):
         )
         if self.slots is not None:
             self.supports_cache = False  # slot states are prefix statistics the (k, v) cache cannot carry
+        memory = config.memory
+        self.memory_reader = MemoryReader(config, index) if memory is not None and memory.applies_to(index) else None
 
     def forward(
         self,
@@ -113,6 +116,10 @@ class Block(nn.Module):
         x = x + self.dropout(attended)
         if self.slots is not None:
             x = x + self.dropout(self.slots(x, mask, context, positions))
+        if self.memory_reader is not None and context is not None:
+            read = self.memory_reader(x, context.inputs, context.internals)
+            if read is not None:
+                x = x + self.dropout(read)
         x = x + self.dropout(self.mlp(self.mlp_norm(x)))
         return x, present
 
@@ -131,6 +138,7 @@ class TransformerPlus(nn.Module):
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         # early exit, skip-layer and mixture-of-depths (neurosym.layers.routing)
         self.depth = DepthControl(config) if uses_depth_features(config) else None
+        self.memory_writer = MemoryWriter(config) if config.memory is not None else None
         if config.tie_embeddings:
             self.lm_head.weight = self.embed.weight
         self.apply(self._init_weights)
@@ -211,6 +219,8 @@ class TransformerPlus(nn.Module):
         x = self.embed(input_ids)
         internals = Internals() if return_internals else None
         context = ForwardContext(inputs=dict(feature_inputs or {}), internals=internals, past_length=past_length)
+        if self.memory_writer is not None:
+            self.memory_writer.prepare(self, context.inputs, batch)
         presents: list[KVPair] = []
         if self.depth is not None:
             logits, presents = DepthRunner(self, context, labels).run(x, positions, mask, past_key_values, use_cache)
@@ -262,11 +272,13 @@ class TransformerPlus(nn.Module):
         temperature: float = 0.0,
         top_k: int | None = None,
         generator: torch.Generator | None = None,
+        feature_inputs: dict[str, Any] | None = None,
     ) -> torch.Tensor:
         """Decode up to ``max_new_tokens`` after left-padded prompts; return (B, new) ids.
 
         Temperature 0 is greedy. ``eos_id`` is one stop token or several; rows that
-        produced one are filled with ``pad_id`` afterwards.
+        produced one are filled with ``pad_id`` afterwards. ``feature_inputs`` reach
+        every forward call (for example the episodic memory the prompts read).
         """
         if eos_id is None:
             stop_ids = []
@@ -283,8 +295,8 @@ class TransformerPlus(nn.Module):
             return input_ids.new_empty((batch, 0))
         if not self.supports_cache:
             return self._generate_without_cache(input_ids, attention_mask, max_new_tokens, stop, pad_id,
-                                                temperature, top_k, generator)
-        output = self(input_ids, attention_mask=attention_mask, use_cache=True)
+                                                temperature, top_k, generator, feature_inputs)
+        output = self(input_ids, attention_mask=attention_mask, use_cache=True, feature_inputs=feature_inputs)
         past = output.past_key_values
         next_logits = output.logits[:, -1]
         finished = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
@@ -298,7 +310,8 @@ class TransformerPlus(nn.Module):
             if bool(finished.all()) or step == max_new_tokens - 1:
                 break
             attention_mask = torch.cat((attention_mask, torch.ones_like(token).unsqueeze(1)), dim=1)
-            output = self(token.unsqueeze(1), attention_mask=attention_mask, past_key_values=past, use_cache=True)
+            output = self(token.unsqueeze(1), attention_mask=attention_mask, past_key_values=past, use_cache=True,
+                          feature_inputs=feature_inputs)
             past = output.past_key_values
             next_logits = output.logits[:, -1]
         return torch.stack(new_tokens, dim=1)
@@ -322,12 +335,13 @@ class TransformerPlus(nn.Module):
         temperature: float,
         top_k: int | None,
         generator: torch.Generator | None,
+        feature_inputs: dict[str, Any] | None = None,
     ) -> torch.Tensor:
         batch = input_ids.shape[0]
         finished = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
         new_tokens = []
         for _ in range(max_new_tokens):
-            next_logits = self(input_ids, attention_mask=attention_mask).logits[:, -1]
+            next_logits = self(input_ids, attention_mask=attention_mask, feature_inputs=feature_inputs).logits[:, -1]
             token = self._pick(next_logits, temperature, top_k, generator)
             token = torch.where(finished, torch.full_like(token, pad_id), token)
             new_tokens.append(token)

@@ -105,7 +105,7 @@ def nested_groups(examples: list[Example]) -> list[list[Example]]:
 
 def encode_all(
     examples: list[Example], tokenizer: Tokenizer, max_length: int, mode: str = "neural", pack: bool = False,
-    answer_loss_only: bool = True,
+    answer_loss_only: bool = True, model_config: Any = None,
 ) -> list[EncodedExample]:
     """Encode examples for training; program and tool modes add each example's neural layout too.
 
@@ -113,6 +113,10 @@ def encode_all(
     With ``pack`` (neural mode), questions about one story share one sequence
     (:func:`neurosym.data.pack_story`); a story too long to pack is encoded per question.
     """
+    if model_config is not None and model_config.memory is not None:
+        from neurosym.memory_data import encode_memory_example
+
+        return [encode_memory_example(example, tokenizer, model_config, mode) for example in examples]
     if pack and mode == "neural":
         encoded = []
         for group in nested_groups(examples):
@@ -185,7 +189,8 @@ def train_run(
         model_config = preset(model_preset, len(tokenizer), **(model_overrides or {}))
     model = TransformerPlus(model_config)
     encoded = {
-        name: encode_all(examples, tokenizer, model_config.max_seq_len, mode, pack, config.answer_loss_only)
+        name: encode_all(examples, tokenizer, model_config.max_seq_len, mode, pack, config.answer_loss_only,
+                         model_config=model_config)
         for name, examples in train_sets.items()
     }
     if model_config.slots is not None:

@@ -224,4 +224,5 @@ def _natural_key(name: str) -> list[Any]:
 
 def _load_builtin_tasks() -> None:
     # Importing the modules runs their @register_task decorators.
+    import neurosym.tasks.timeline  # noqa: F401
     from neurosym.tasks import algebra, arithmetic, babi, clutrr, episodic, kinship, maps, ordering  # noqa: F401
