@@ -207,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--kinds", nargs="+", default=["flat", "hnsw", "ivf"], help="index kinds (default all)")
     b.add_argument("--hnsw-ef-search", type=_positive_int,
                    help="HNSW candidate list size per search (default: MemoryConfig.hnsw_ef_search)")
+    b.add_argument("--hnsw-ef-construction", type=_positive_int,
+                   help="HNSW candidate list size while building (default: MemoryConfig.hnsw_ef_construction)")
+    b.add_argument("--hnsw-m", type=_positive_int, help="HNSW neighbours per node (default: MemoryConfig.hnsw_m)")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
     b.set_defaults(handler=cmd_bench_memory)
 
@@ -589,7 +592,10 @@ def cmd_bench_exec(args: argparse.Namespace) -> int:
 def cmd_bench_memory(args: argparse.Namespace) -> int:
     from neurosym.memory import MemoryConfig, benchmark_memory
 
-    config = MemoryConfig(hnsw_ef_search=args.hnsw_ef_search) if args.hnsw_ef_search else None
+    settings = {"hnsw_ef_search": args.hnsw_ef_search, "hnsw_ef_construction": args.hnsw_ef_construction,
+                "hnsw_m": args.hnsw_m}
+    settings = {name: value for name, value in settings.items() if value is not None}
+    config = MemoryConfig(**settings) if settings else None
     results = [benchmark_memory(n, dim=args.dim, k=args.k, n_queries=args.queries, kinds=args.kinds, config=config)
                for n in args.events]
     if args.json:

@@ -46,3 +46,11 @@ def test_memory_bench_sets_hnsw_ef_search(capsys) -> None:
     assert code == 0
     result = json.loads(capsys.readouterr().out)[0]
     assert result["kinds"]["hnsw"]["params"]["ef_search"] == 50
+
+
+def test_memory_bench_sets_hnsw_build_settings(capsys) -> None:
+    code = main(["bench", "memory", "--events", "300", "--dim", "8", "--kinds", "hnsw", "--queries", "5",
+                 "--hnsw-ef-construction", "120", "--hnsw-m", "16", "--json"])
+    assert code == 0
+    params = json.loads(capsys.readouterr().out)[0]["kinds"]["hnsw"]["params"]
+    assert (params["m"], params["ef_construction"]) == (16, 120)
