@@ -66,6 +66,7 @@ class ModelOutput:
 
     logits: torch.Tensor  # (B, T, V)
     loss: torch.Tensor | None = None  # language-model loss plus weighted auxiliary losses
+    lm_loss: torch.Tensor | None = None  # the language-model loss alone, comparable across features
     aux_losses: dict[str, torch.Tensor] = field(default_factory=dict)
     past_key_values: list[KVPair] | None = None
     internals: Internals | None = None
@@ -234,18 +235,20 @@ class TransformerPlus(nn.Module):
                     internals.hidden_states.append(x)
             logits = self.lm_head(self.final_norm(x))
 
-        loss = None
+        loss = lm_loss = None
         if labels is not None:
             loss = F.cross_entropy(
                 logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
                 labels[:, 1:].reshape(-1),
                 ignore_index=IGNORE_INDEX,
             )
+            lm_loss = loss
             for aux in context.aux_losses.values():
                 loss = loss + aux
         return ModelOutput(
             logits=logits,
             loss=loss,
+            lm_loss=lm_loss,
             aux_losses=context.aux_losses,
             past_key_values=presents if use_cache else None,
             internals=internals,

@@ -136,6 +136,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         total_loss = 0.0
+        total_lm_loss: float | None = None
         tokens = 0
         for micro in range(cfg.grad_accum):
             items = self.sampler.batch(self.step, micro, cfg.batch_size)
@@ -150,11 +151,17 @@ class Trainer:
             loss, micro_tokens = distributed.global_loss_and_tokens(output.loss, share, batch["input_ids"], self.dist)
             total_loss += loss / cfg.grad_accum
             tokens += micro_tokens
+            if output.aux_losses:  # features add losses: log the language-model part on its own too
+                lm_loss, _ = distributed.global_loss_and_tokens(output.lm_loss, share, batch["input_ids"], self.dist)
+                total_lm_loss = (total_lm_loss or 0.0) + lm_loss / cfg.grad_accum
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        return {"loss": total_loss, "lr": lr, "grad_norm": float(grad_norm), "tokens": tokens}
+        metrics = {"loss": total_loss, "lr": lr, "grad_norm": float(grad_norm), "tokens": tokens}
+        if total_lm_loss is not None:
+            metrics["lm_loss"] = total_lm_loss
+        return metrics
 
     # -- the loop ---------------------------------------------------------
     def train(self, stop_at: int | None = None) -> list[dict[str, Any]]:

@@ -42,3 +42,25 @@ def test_baseline_config_has_no_features() -> None:
 def test_model_inputs_moves_extras_to_feature_inputs() -> None:
     batch = {"input_ids": 1, "labels": 2, "entity_targets": 3}
     assert model_inputs(batch) == {"input_ids": 1, "labels": 2, "feature_inputs": {"entity_targets": 3}}
+
+
+def test_loss_is_lm_loss_plus_weighted_aux_losses() -> None:
+    import torch
+
+    from neurosym.model import TransformerPlus
+
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=32, d_model=32, n_layers=2, n_heads=2, early_exit={"layers": [0]})
+    ids = torch.randint(0, 32, (2, 8))
+    output = TransformerPlus(config)(ids, labels=ids)
+    assert torch.allclose(output.loss, output.lm_loss + sum(output.aux_losses.values()))
+
+
+def test_early_exit_model_reports_an_aux_loss() -> None:
+    import torch
+
+    from neurosym.model import TransformerPlus
+
+    config = ModelConfig(vocab_size=32, d_model=32, n_layers=2, n_heads=2, early_exit={"layers": [0]})
+    ids = torch.randint(0, 32, (2, 8))
+    assert TransformerPlus(config)(ids, labels=ids).aux_losses

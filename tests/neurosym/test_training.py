@@ -10,9 +10,12 @@ from neurosym.model import IGNORE_INDEX, TransformerPlus
 from neurosym.training import TrainConfig, Trainer
 
 
-def _trainer(location_examples, location_tokenizer, steps: int, out_dir: Path | None = None) -> Trainer:
+def _trainer(
+    location_examples, location_tokenizer, steps: int, out_dir: Path | None = None, **features: dict
+) -> Trainer:
     torch.manual_seed(0)
-    config = ModelConfig(vocab_size=len(location_tokenizer), d_model=32, n_layers=2, n_heads=4, max_seq_len=128)
+    config = ModelConfig(vocab_size=len(location_tokenizer), d_model=32, n_layers=2, n_heads=4, max_seq_len=128,
+                         **features)
     encoded = [encode_example(e, location_tokenizer, config.max_seq_len) for e in location_examples]
     sampler = MixtureSampler({"episodic.location": encoded}, {}, seed=0)
     train_config = TrainConfig(steps=steps, batch_size=16, lr=3e-3, warmup_steps=5, eval_every=10,
@@ -61,3 +64,14 @@ def test_answer_only_labels_mask_prompt(location_examples, location_tokenizer) -
     labels = batch["labels"][0]
     assert (labels[: item.prompt_length] == IGNORE_INDEX).all()
     assert labels[len(item.input_ids) - 1] == location_tokenizer.eos_id
+
+
+def test_step_logs_lm_loss_when_a_feature_adds_aux_loss(location_examples, location_tokenizer) -> None:
+    trainer = _trainer(location_examples, location_tokenizer, steps=1, early_exit={"layers": [0]})
+    metrics = trainer.train_step()
+    assert metrics["lm_loss"] < metrics["loss"]
+
+
+def test_baseline_step_logs_no_separate_lm_loss(location_examples, location_tokenizer) -> None:
+    metrics = _trainer(location_examples, location_tokenizer, steps=1).train_step()
+    assert "lm_loss" not in metrics
