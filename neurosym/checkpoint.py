@@ -47,14 +47,15 @@ def save_pretrained(
             tokenizer.save(staging / TOKENIZER_FILE)
         if run_info is not None:
             (staging / RUN_FILE).write_text(json.dumps(run_info, indent=2, default=str), encoding="utf-8")
-        _swap_in(staging, target)
+        swap_in_folder(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
 
 
-def _swap_in(staging: Path, target: Path) -> None:
+def swap_in_folder(staging: Path, target: Path) -> None:
+    """Replace ``target`` by the finished folder ``staging`` with renames, never a half-written state."""
     if target.exists():
         retired = target.with_name(f".{target.name}.old")
         shutil.rmtree(retired, ignore_errors=True)

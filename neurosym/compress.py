@@ -47,9 +47,9 @@ from neurosym.checkpoint import (
     RUN_FILE,
     TOKENIZER_FILE,
     WEIGHTS_FILE,
-    _swap_in,
     load_config,
     resolve_checkpoint_dir,
+    swap_in_folder,
 )
 from neurosym.errors import CheckpointError, ConfigError
 from neurosym.model import TransformerPlus
@@ -387,7 +387,7 @@ def save_compressed(
             tokenizer.save(staging / TOKENIZER_FILE)
         if run_info is not None:
             (staging / RUN_FILE).write_text(json.dumps(run_info, indent=2, default=str), encoding="utf-8")
-        _swap_in(staging, target)
+        swap_in_folder(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

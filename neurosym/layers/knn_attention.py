@@ -500,9 +500,9 @@ class KNNMemory:
                     "head_dim": self.head_dim, "kind": self.kind, "options": self.options,
                     "sizes": [self.size(b) for b in range(self.batch)]}
             (staging / "memory.json").write_text(json.dumps(meta, indent=2))
-            from neurosym.checkpoint import _swap_in
+            from neurosym.checkpoint import swap_in_folder
 
-            _swap_in(staging, target)
+            swap_in_folder(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
