@@ -64,6 +64,7 @@ class SuiteReport:
 
     reports: list[TaskReport]
     checkpoint: str = ""
+    features: dict[str, Any] = field(default_factory=dict)  # optional features on during evaluation
 
     def babi_summary(self) -> dict[str, Any] | None:
         babi = [r for r in self.reports if r.task.startswith("babi.") and r.split == "test" and r.mode == "neural"]
@@ -79,6 +80,7 @@ class SuiteReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "checkpoint": self.checkpoint,
+            "features": self.features,
             "reports": [r.to_dict() for r in self.reports],
             "babi": self.babi_summary(),
         }
@@ -107,8 +109,10 @@ class SuiteReport:
         return "\n".join(lines)
 
     def to_markdown(self) -> str:
-        lines = [f"# Evaluation of `{self.checkpoint}`", "",
-                 "| task | split | mode | n | accuracy | error | fallbacks / programs | unknown tokens | cut contexts |",
+        lines = [f"# Evaluation of `{self.checkpoint}`", ""]
+        if self.features:
+            lines += [f"Features on: {', '.join(f'`{name}`' for name in self.features)}.", ""]
+        lines += ["| task | split | mode | n | accuracy | error | fallbacks / programs | unknown tokens | cut contexts |",
                  "|---|---|---|---:|---:|---:|---:|---:|---:|"]
         for r in self.reports:
             fallback = f"{r.fallbacks}/{r.programs}" if r.mode != "neural" else "-"

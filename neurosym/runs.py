@@ -282,4 +282,5 @@ def evaluate_checkpoint(
                 report.binding = binding_metrics(model, tokenizer, examples)
             report.notes = [*training_notes, *(n for n in report.notes if n not in training_notes)]
             reports.append(report)
-    return SuiteReport(reports=reports, checkpoint=str(directory))
+    enabled = {name: asdict(getattr(model.config, name)) for name in model.config.enabled_features()}
+    return SuiteReport(reports=reports, checkpoint=str(directory), features=enabled)

@@ -103,6 +103,17 @@ def test_eval_with_knn_features_writes_report(relu_checkpoint: Path, tmp_path: P
     assert (tmp_path / "eval.json").is_file()
 
 
+def test_eval_report_records_features_switched_on(relu_checkpoint: Path, tmp_path: Path) -> None:
+    import json
+
+    from neurosym.cli import main
+
+    main(["eval", "--checkpoint", str(relu_checkpoint), "--task", "episodic.location", "-n", "2",
+          "--out", str(tmp_path), "--feature", 'knn_attention={"k": 4, "window": 4}'])
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert report["features"]["knn_attention"]["k"] == 4
+
+
 def test_eval_with_feature_that_misfits_checkpoint_exits_2(relu_checkpoint: Path, tmp_path: Path) -> None:
     from neurosym.cli import main
 
