@@ -54,8 +54,8 @@ class MemoryConfig:
     index: IndexKind = "flat"
     recency_weight: float = 0.5
     hnsw_m: int = 32
-    hnsw_ef_construction: int = 80
-    hnsw_ef_search: int = 96
+    hnsw_ef_construction: int = 200
+    hnsw_ef_search: int = 128
     hnsw_rebuild_fraction: float = 0.25
     ivf_nlist: int | None = None
     ivf_nprobe: int = 24
