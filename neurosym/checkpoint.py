@@ -37,12 +37,26 @@ def save_pretrained(
     run_info: dict[str, Any] | None = None,
 ) -> Path:
     """Write a checkpoint folder atomically: build it beside the target, then swap it in."""
+    return write_checkpoint_folder(model, directory, _state_to_save(model), tokenizer, run_info)
+
+
+def write_checkpoint_folder(
+    model: TransformerPlus,
+    directory: str | os.PathLike[str],
+    state: dict[str, torch.Tensor],
+    tokenizer: Tokenizer | None = None,
+    run_info: dict[str, Any] | None = None,
+    extra_files: dict[str, str] | None = None,
+) -> Path:
+    """Write config, ``state`` as safetensors, tokenizer, run info and ``extra_files`` (name -> text) atomically."""
     target = Path(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp"))
     try:
         (staging / CONFIG_FILE).write_text(model.config.to_json(), encoding="utf-8")
-        save_file(_state_to_save(model), str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        save_file(state, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        for name, text in (extra_files or {}).items():
+            (staging / name).write_text(text, encoding="utf-8")
         if tokenizer is not None:
             tokenizer.save(staging / TOKENIZER_FILE)
         if run_info is not None:

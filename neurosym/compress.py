@@ -29,8 +29,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -39,17 +37,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from neurosym.checkpoint import (
-    CONFIG_FILE,
-    RUN_FILE,
-    TOKENIZER_FILE,
     WEIGHTS_FILE,
     load_config,
     resolve_checkpoint_dir,
-    swap_in_folder,
+    write_checkpoint_folder,
 )
 from neurosym.errors import CheckpointError, ConfigError
 from neurosym.model import TransformerPlus
@@ -376,22 +371,9 @@ def save_compressed(
     run_info: dict[str, Any] | None = None,
 ) -> Path:
     """Write a compressed checkpoint atomically; ``recipe`` names the method and its options."""
-    target = Path(directory)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp"))
-    try:
-        (staging / CONFIG_FILE).write_text(model.config.to_json(), encoding="utf-8")
-        save_file(_tensors_to_save(model), str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
-        (staging / COMPRESSION_FILE).write_text(json.dumps(recipe, indent=2, sort_keys=True), encoding="utf-8")
-        if tokenizer is not None:
-            tokenizer.save(staging / TOKENIZER_FILE)
-        if run_info is not None:
-            (staging / RUN_FILE).write_text(json.dumps(run_info, indent=2, default=str), encoding="utf-8")
-        swap_in_folder(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+    recipe_text = json.dumps(recipe, indent=2, sort_keys=True)
+    return write_checkpoint_folder(model, directory, _tensors_to_save(model), tokenizer, run_info,
+                                   extra_files={COMPRESSION_FILE: recipe_text})
 
 
 def load_recipe(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
