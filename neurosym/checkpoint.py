@@ -122,22 +122,30 @@ def load_pretrained(
         raise CheckpointError(f"{weights_path} not found") from exc
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{weights_path} is corrupt or not a safetensors file: {exc}") from exc
-    expected = _state_to_save(model)
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{weights_path} does not fit {CONFIG_FILE}: missing tensors {missing[:5]}, "
-            f"unexpected tensors {unexpected[:5]}"
-        )
-    for name, tensor in state.items():
-        if tensor.shape != expected[name].shape:
-            raise CheckpointError(
-                f"{weights_path}: tensor {name} has shape {tuple(tensor.shape)} but {CONFIG_FILE} "
-                f"implies {tuple(expected[name].shape)}"
-            )
+    check_tensors_fit(weights_path, state, _state_to_save(model), CONFIG_FILE)
     model.load_state_dict(state, strict=False)
     return model
+
+
+def check_tensors_fit(
+    weights_path: Path, tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], source: str
+) -> None:
+    """Raise CheckpointError unless ``tensors`` has exactly the names and shapes of ``expected``.
+
+    ``source`` names the file the expected layout comes from (the config or a recipe).
+    """
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{weights_path} does not fit {source}: missing tensors {missing[:5]}, unexpected tensors {unexpected[:5]}"
+        )
+    for name, tensor in tensors.items():
+        if tensor.shape != expected[name].shape:
+            raise CheckpointError(
+                f"{weights_path}: tensor {name} has shape {tuple(tensor.shape)} but {source} "
+                f"implies {tuple(expected[name].shape)}"
+            )
 
 
 def load_tokenizer(directory: str | os.PathLike[str]) -> Tokenizer:

@@ -42,6 +42,7 @@ from torch import nn
 
 from neurosym.checkpoint import (
     WEIGHTS_FILE,
+    check_tensors_fit,
     load_config,
     resolve_checkpoint_dir,
     write_checkpoint_folder,
@@ -415,18 +416,7 @@ def load_compressed(directory: str | os.PathLike[str], map_location: str = "cpu"
     else:
         for linear in target_linears(model).values():
             _attach_mask(linear, torch.ones_like(linear.weight, dtype=torch.bool))
-    expected = _tensors_to_save(model)
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{weights_path} does not fit {COMPRESSION_FILE} ({method}): missing tensors {missing[:5]}, "
-            f"unexpected tensors {unexpected[:5]}"
-        )
-    for name, tensor in tensors.items():
-        if tensor.shape != expected[name].shape:
-            raise CheckpointError(f"{weights_path}: tensor {name} has shape {tuple(tensor.shape)}, "
-                                  f"expected {tuple(expected[name].shape)}")
+    check_tensors_fit(weights_path, tensors, _tensors_to_save(model), f"{COMPRESSION_FILE} ({method})")
     if method == "int8-dynamic":
         _restore_dynamic(model, tensors)
     else:
