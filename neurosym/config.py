@@ -17,15 +17,15 @@ MLP_KINDS: tuple[str, ...] = get_args(MLPKind)
 class FeatureConfig:
     """Base of the optional per-feature configs nested in :class:`ModelConfig`.
 
-    ``layers`` lists the block indices the feature applies to; ``None`` means every
-    block. A feature is off when its field in ModelConfig is ``None``.
+    ``layers`` lists the block indices the feature applies to, and ``None`` means
+    every block. A feature is off when its field in ModelConfig is ``None``.
     """
 
     name: ClassVar[str] = "feature"
     layers: list[int] | None = None
 
     def check(self, config: ModelConfig) -> None:
-        """Raise ConfigError when the feature does not fit ``config``; subclasses extend it."""
+        """Raise ConfigError when the feature does not fit ``config``. Subclasses extend this check."""
         if self.layers is None:
             return
         if not isinstance(self.layers, list) or not all(isinstance(i, int) for i in self.layers):
@@ -48,9 +48,10 @@ SLOT_BINDINGS: tuple[str, ...] = get_args(SlotBinding)
 class SlotsConfig(FeatureConfig):
     """Symbol slots bound to a discrete entity codebook (see ``neurosym.layers.slots``).
 
-    ``n_slots`` slots per layer compete for tokens; each binds one of ``n_entities``
-    codebook rows by ``binding`` ("gumbel": straight-through Gumbel-softmax at
-    ``temperature``; "vq": nearest row with a ``commitment`` loss). ``dim`` is the slot
+    ``n_slots`` slots per layer compete for tokens. Each slot binds one of
+    ``n_entities`` codebook rows by ``binding``: "gumbel" uses a straight-through
+    Gumbel-softmax at ``temperature``, and "vq" takes the nearest row with a
+    ``commitment`` loss. ``dim`` is the slot
     and codebook width (None: d_model // 4). Where a batch carries entity targets, the
     binding loss enters the total with ``supervision_weight``. ``entity_names`` names
     the codebook rows (filled from the training tasks' entities when supervised).
@@ -162,8 +163,8 @@ class KNNAttentionConfig(FeatureConfig):
     ``k`` best-scoring older keys. Decoding finds those in a faiss index of kind
     ``index`` per layer, sequence and head: ``exact`` (flat inner product), ``hnsw``
     (graph with ``hnsw_m`` links, searched with ``ef_search``) or ``ivf`` (inverted
-    lists: ``ivf_nlist`` cells trained once the cache holds ``ivf_nlist * 39`` keys,
-    ``ivf_nprobe`` of them searched; a flat index serves until then). ``tail`` adds
+    lists: ``ivf_nlist`` cells, trained once the cache contains ``ivf_nlist * 39``
+    keys, of which ``ivf_nprobe`` are searched, with a flat index until then). ``tail`` adds
     the keys neither retrieved nor in the window: ``none`` drops them, ``taylor``
     weighs them by a second-order Taylor expansion of exp around their mean key,
     kept as running moments so that decoding cost stays independent of the context.
@@ -205,10 +206,10 @@ class KNNMLPConfig(FeatureConfig):
     ``k`` is None). ``backend`` picks how inference finds them: ``exact`` scores every
     neuron, ``faiss`` searches an HNSW index over the rows of W_in (the reference), and
     ``product_keys`` stores W_in as two sub-key tables of ``sqrt(d_ff)`` rows each
-    (Lample et al. 2019) so that the exact top-k costs O(sqrt(d_ff) d + k log k);
-    it needs ``d_ff`` to be a perfect square and its own weights (no dense ``up``).
+    (Lample et al. 2019) so that the exact top-k costs O(sqrt(d_ff) d + k log k).
+    The product-key back-end needs ``d_ff`` to be a perfect square and its own weights (no dense ``up``).
     Training always uses exact top-k masking. The blocks it applies to use a ReLU MLP
-    whatever ``ModelConfig.mlp`` says, so that the retrieved neurons are the active
+    whatever ``ModelConfig.mlp`` sets, so that the retrieved neurons are the active
     ones; a SwiGLU checkpoint therefore does not load into them.
     """
 
@@ -251,9 +252,10 @@ class EarlyExitConfig(FeatureConfig):
     """Shared output head after chosen layers with a confidence rule (see ``neurosym.layers.routing``).
 
     ``layers`` lists the blocks after which a token may exit (None: every block). The
-    last block always ends in the final norm and LM head, which is its exit. At inference a token stops when its
-    confidence exceeds ``threshold``: the top probability (``max_prob``) or one minus
-    the entropy divided by log V (``entropy``); both lie in [0, 1], so 1.0 never exits.
+    last block always ends in the final norm and LM head, which is its exit. At
+    inference a token stops when its confidence exceeds ``threshold``. The confidence
+    is the top probability (``max_prob``) or one minus the entropy divided by log V
+    (``entropy``). Both lie in [0, 1], so a threshold of 1.0 never exits.
     Training adds ``loss_weight`` times the exit losses, weighted by layer depth, as
     the auxiliary loss ``early_exit``.
     """

@@ -30,10 +30,10 @@ logger = logging.getLogger(__name__)
 
 
 def with_features(model: TransformerPlus, features: dict[str, dict[str, Any] | None]) -> TransformerPlus:
-    """A copy of ``model`` with optional features switched on (or off, with None), same weights.
+    """Return a copy of ``model`` with optional features switched on (or off, with None), same weights.
 
     Features whose layers keep the dense parameter names (kNN attention, kNN MLP with
-    the exact or faiss back-end) load a dense checkpoint unchanged; one that needs new
+    the exact or faiss back-end) load a dense checkpoint unchanged. A feature that needs new
     parameters raises CheckpointError naming them.
     """
     config = ModelConfig.from_dict({**model.config.to_dict(), **features})
@@ -68,7 +68,7 @@ def capture_long_context(model: TransformerPlus, tokenizer: Any, examples: list[
 
     The model's context is shorter than ``length``, so the token stream is cut into
     windows of max_seq_len tokens that run through the model independently (their
-    hidden states are in distribution); queries and keys are then rotated by their
+    hidden states are in distribution). Queries and keys are then rotated by their
     absolute position in the long document, as one long causal pass would place them.
     """
     config = model.config
@@ -138,9 +138,9 @@ def bench_knn_attention(
     """Time one decode step of kNN attention against dense attention at growing contexts.
 
     For each layer and index kind, the index grows with the document as it would with
-    a KV cache: it is extended to each context, then ``n_queries`` decode steps run,
-    each adding the key that leaves the window, searching, and attending to the
-    retrieved keys plus the window. Dense attention runs on the same query and keys.
+    a KV cache: it is extended to each context, and then ``n_queries`` decode steps run.
+    Each step adds the key that leaves the window, searches the index, and attends to
+    the retrieved keys plus the window. Dense attention runs on the same query and keys.
     Each ``tails`` entry (default none and taylor) is a separate row.
     """
     from neurosym.tasks import get_task
@@ -269,9 +269,10 @@ def bench_knn_mlp(
     """Batch-1 MLP step: product-key kNN MLP and the faiss reference against the dense MLP.
 
     All three share one weight set: W_in is the product-key matrix materialized as N
-    free rows (the dense MLP and the faiss index read it), W_out is shared. Recall is
-    against the exact top-k of W_in x; the output error is against the dense ReLU MLP
-    (all active neurons) and, separately, against the exact top-k output.
+    free rows (the dense MLP and the faiss index read it), and W_out is shared. Recall
+    is measured against the exact top-k of W_in x. The output error is measured against
+    the dense ReLU MLP (all active neurons) and, separately, against the exact top-k
+    output.
     """
     torch.manual_seed(seed)
     rows = [_bench_mlp_width(hidden, d_model, fraction, rounds, n_tokens) for hidden in neurons or [16384, 262144]]

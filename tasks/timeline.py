@@ -38,7 +38,7 @@ IDLE = ["{p} waited .", "{p} looked around .", "{p} sat down ."]
 
 @register_task("episodic.timeline")
 class TimelineTask(GeneratorTask):
-    """Where was X before Y, who had an object at time t, where was X at time t."""
+    """Timestamped-story task with three question kinds: where X was before Y, who had an object at time t, and where X was at time t."""
 
     description = "timestamped stories; where was X before Y, who had the ball at time t, where was X at t"
     difficulty = {

@@ -13,10 +13,12 @@ Training and prefill find top_k exactly in torch (the selected scores keep their
 gradients). With ``tail="taylor"`` the remaining older keys T(i) also count, each with
 weight exp(s_c) (1 + t + t^2/2), t = s - s_c, a second-order Taylor expansion of
 exp(s) around the score s_c of their mean key; decoding gets these sums from running
-moments of the keys in O(hd^3) per head (the idea of Taylor linear attention). Decoding keeps the older keys of every sequence and head in a faiss
-index (exact, HNSW or IVF) that follows the KV cache: it is dropped when a forward
-call starts without a cache, and each decode step adds the keys that have just left
-the window. With k + window >= S, A(i) holds every key and the layer equals dense
+moments of the keys in O(hd^3) per head (the idea of Taylor linear attention).
+
+Decoding keeps the older keys of every sequence and head in a faiss index (exact,
+HNSW or IVF) that follows the KV cache. The index is dropped when a forward call
+starts without a cache, and each decode step adds the keys that have just left the
+window. With k + window >= S, A(i) contains every key and the layer equals dense
 causal attention.
 
 :class:`KNNMemory` is an external key/value memory in the style of the Memorizing
@@ -53,9 +55,9 @@ def knn_attention_mask(
 ) -> torch.Tensor:
     """Return the boolean (.., T, S) mask of A(i): the local window plus the top-k older keys.
 
-    ``scores`` (.., T, S) are the query-key scores, ``allowed`` (broadcastable) marks
-    the keys a query may see (causal and not padding), ``query_index`` (T,) is each
-    query's position among the S keys.
+    ``scores`` (.., T, S) are the query-key scores. ``allowed`` (broadcastable) marks
+    the keys a query may attend to (causal and not padding). ``query_index`` (T,) is
+    each query's position among the S keys.
     """
     key_index = torch.arange(scores.shape[-1], device=scores.device)
     local = key_index.view(1, -1) > (query_index.view(-1, 1) - window)  # (T, S)
@@ -82,10 +84,10 @@ def new_key_index(head_dim: int, config: KNNAttentionConfig) -> KeyIndex:
 def taylor_tail_logits(
     scores: torch.Tensor, q: torch.Tensor, keys: torch.Tensor, tail: torch.Tensor, scale: float
 ) -> torch.Tensor:
-    """Logits (B, H, T, S) that give each tail key the weight exp(s_c) (1 + t + t^2 / 2).
+    """Return logits (B, H, T, S) that give each tail key the weight exp(s_c) (1 + t + t^2 / 2).
 
     ``tail`` marks, per query, the allowed keys that are neither retrieved nor in the
-    window; c is their mean key, s_c = q . c * scale and t = s - s_c. The polynomial is
+    window. c is their mean key, s_c = q . c * scale and t = s - s_c. The polynomial is
     positive for every t, so its logarithm exists. Other entries are -inf.
     """
     count = tail.sum(-1, keepdim=True).clamp(min=1)
@@ -109,28 +111,28 @@ class TaylorMoments:
     query), 1 + t + t^2/2 with t = p - s_c equals alpha0 + alpha1 p + p^2/2, where
     alpha1 = 1 - s_c and alpha0 = 1 - s_c + s_c^2/2. So the Taylor sums of all older
     keys are one product psi^T M with psi = [alpha0, alpha1 a, vec(a a^T)/2], O(hd^3)
-    per head whatever the number of keys; the retrieved keys' own terms are then
+    per head whatever the number of keys. The retrieved keys' own terms are then
     subtracted.
     """
 
-    BLOCK = 256  # keys held back before they are folded into the moments
+    BLOCK = 256  # pending keys kept before they are folded into the moments
 
     def __init__(self, batch: int, heads: int, dim: int) -> None:
         self.dim = dim
         self.sums = np.zeros((batch, heads, 1 + dim + dim * dim, 1 + dim))
-        # Keys not yet folded into ``sums`` enter each tail explicitly: folding one key
-        # at a time costs a full (1 + hd + hd^2) x (1 + hd) update per decode step.
+        # Keys not yet folded into ``sums`` enter each tail explicitly, because folding one
+        # key at a time costs a full (1 + hd + hd^2) x (1 + hd) update per decode step.
         self.pending_keys = np.zeros((batch, heads, 0, dim))
         self.pending_right = np.zeros((batch, heads, 0, 1 + dim))  # [w, w v] with w = 0 for padding
 
     @staticmethod
     def features(keys: np.ndarray) -> np.ndarray:
-        """phi(k) = [1, k, vec(k k^T)] for keys (..., n, hd), as (..., n, 1 + hd + hd^2)."""
+        """Return phi(k) = [1, k, vec(k k^T)] for keys (..., n, hd), as (..., n, 1 + hd + hd^2)."""
         outer = (keys[..., :, None] * keys[..., None, :]).reshape(*keys.shape[:-1], -1)
         return np.concatenate((np.ones_like(keys[..., :1]), keys, outer), axis=-1)
 
     def add(self, keys: np.ndarray, values: np.ndarray, weight: np.ndarray | None = None) -> None:
-        """Add ``keys`` and ``values`` (B, H, n, hd); ``weight`` (B, n) zeroes padding out."""
+        """Add ``keys`` and ``values`` (B, H, n, hd). A ``weight`` (B, n) of 0 leaves padding out."""
         values = values.astype(np.float64)
         w = np.ones_like(values[..., :1]) if weight is None else np.broadcast_to(
             weight[:, None, :, None], values[..., :1].shape)
@@ -151,11 +153,11 @@ class TaylorMoments:
     def tail(
         self, a: np.ndarray, keys: np.ndarray, values: np.ndarray, valid: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Taylor sums of all older keys except the retrieved ``keys``/``values`` (B, H, K, hd).
+        """Return Taylor sums of all older keys except the retrieved ``keys``/``values`` (B, H, K, hd).
 
-        ``a`` is the scaled query (B, H, hd); ``valid`` (B, H, K) marks real retrievals.
-        Returns (numerator (B, H, hd), denominator (B, H), s_c (B, H)); the sums are to
-        be multiplied by exp(s_c).
+        ``a`` is the scaled query (B, H, hd), and ``valid`` (B, H, K) marks real retrievals.
+        Returns (numerator (B, H, hd), denominator (B, H), s_c (B, H)). The caller
+        multiplies the sums by exp(s_c).
         """
         a = a.astype(np.float64)
         mask = valid.astype(np.float64)[..., None]
@@ -183,9 +185,9 @@ class TaylorMoments:
 class DecodeIndex:
     """Side state of one kNN attention layer while decoding with a KV cache.
 
-    Holds a faiss index per sequence and head of the keys older than the window (and,
-    with ``tail="taylor"``, their running moments); ``count`` keys are in it. A decode
-    step runs in numpy on the CPU, since faiss needs the query there anyway and small
+    Contains a faiss index per sequence and head of the keys older than the window,
+    and their running moments with ``tail="taylor"``. ``count`` keys are in it. A decode
+    step runs in numpy on the CPU, because faiss needs the query there anyway and small
     numpy operations cost less than torch's per-call overhead.
     """
 
@@ -210,9 +212,9 @@ class DecodeIndex:
         self.count = stop
 
     def select(self, q: np.ndarray, length: int, allowed: np.ndarray | None) -> np.ndarray:
-        """Key ids (B, H, k + window) for queries ``q`` (B, H, hd): retrieved older keys, then the window.
+        """Return key ids (B, H, k + window) for queries ``q`` (B, H, hd): retrieved older keys, then the window.
 
-        -1 pads; ``allowed`` (B, S) marks real keys, so that padding is never chosen.
+        -1 is padding. ``allowed`` (B, S) marks real keys, so that padding keys are never chosen.
         """
         batch, heads, _ = q.shape
         k, window = self.config.k, self.config.window
@@ -235,9 +237,13 @@ class DecodeIndex:
     def attend(
         self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scale: float, allowed: torch.Tensor | None
     ) -> torch.Tensor:
-        """Run one decode step of queries (B, H, hd) against the cache (B, H, S, hd); ``allowed`` is (B, S) or None."""
+        """Run one decode step of queries (B, H, hd) against the cache (B, H, S, hd).
+
+        ``allowed`` is (B, S) or None.
+        """
         batch, heads, length, _ = keys.shape
         self.extend(keys, values, max(0, length - self.config.window), allowed)
+
         allowed_np = None if allowed is None else allowed.cpu().numpy()
         query = _as_numpy(q)
         ids = self.select(query, length, allowed_np)
@@ -246,7 +252,7 @@ class DecodeIndex:
         columns = np.arange(heads)[None, :, None]
         safe = np.maximum(ids, 0)
         # NOTE: on a GPU, or with a bf16 cache, _as_numpy copies the whole cache at every
-        # step; gathering the chosen rows on the device first would avoid that.
+        # step. Gathering the chosen rows on the device first would avoid that.
         chosen_k = _as_numpy(keys)[rows, columns, safe].astype(np.float64)  # (B, H, K, hd)
         chosen_v = _as_numpy(values)[rows, columns, safe].astype(np.float64)
         a = query.astype(np.float64) * scale
@@ -301,7 +307,7 @@ class KNNAttention(CausalSelfAttention):
         self.memory, self.memory_k, self.memory_write = memory, k, write
 
     def reset_index(self) -> None:
-        """Drop the decoding index; the next cached step rebuilds it from the cache."""
+        """Drop the decoding index, so the next cached step rebuilds it from the cache."""
         self._state = None
 
     def forward(
@@ -322,8 +328,8 @@ class KNNAttention(CausalSelfAttention):
         else:
             k = torch.cat((past[0], k), dim=2)
             v = torch.cat((past[1], v), dim=2)
-        # NOTE: with an external memory attached, decoding takes the exact path at every
-        # step (O(S) per step): the faiss decoding index does not combine with memory hits yet.
+        # NOTE: with an external memory attached, decoding takes the exact O(S) path at every
+        # step, because the faiss decoding index does not combine with memory hits yet.
         if past is not None and length == 1 and not self.training and self.memory is None:
             y = self._decode_step(q[:, :, 0], k, v, mask).unsqueeze(2)
         else:
@@ -336,7 +342,7 @@ class KNNAttention(CausalSelfAttention):
     def _attend_exact(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
-        """Exact top-k in torch; gradients flow through the selected scores. (B, H, T, hd)."""
+        """Attend (B, H, T, hd) with an exact top-k in torch, so gradients flow through the selected scores."""
         length, total = q.shape[2], k.shape[2]
         query_index = torch.arange(total - length, total, device=q.device)
         scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale  # (B, H, T, S)
@@ -373,7 +379,7 @@ class KNNAttention(CausalSelfAttention):
     def _write_memory(self, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None) -> None:
         assert self.memory is not None
         if mask is not None:
-            real = mask[:, 0].any(dim=1)[:, -keys.shape[2]:]  # (B, T): keys some query may see
+            real = mask[:, 0].any(dim=1)[:, -keys.shape[2]:]  # (B, T): keys some query can attend to
             for b in range(keys.shape[0]):
                 self.memory.add_row(b, keys[b][:, real[b]], values[b][:, real[b]])
             return
@@ -386,7 +392,7 @@ class MemoryHits:
 
     keys: torch.Tensor  # (B, H, T, K, hd)
     values: torch.Tensor  # (B, H, T, K, hd)
-    valid: torch.Tensor  # (B, H, T, K) bool; False where a row has fewer than K entries
+    valid: torch.Tensor  # (B, H, T, K) bool, False where a row has fewer than K entries
     ids: torch.Tensor  # (B, H, T, K) entry ids within the row and head, -1 where not valid
 
 
@@ -423,11 +429,11 @@ class KNNMemory:
         return KeyIndex(self.head_dim, self.kind, **self.options)
 
     def size(self, row: int) -> int:
-        """Entries held for sequence ``row`` (per head)."""
+        """Return the number of entries stored for sequence ``row`` (per head)."""
         return len(self.keys[row][0])
 
     def add(self, keys: torch.Tensor, values: torch.Tensor) -> None:
-        """Append ``keys`` and ``values`` (B, H, n, hd), row b to sequence b's memory."""
+        """Append ``keys`` and ``values`` (B, H, n, hd), with row b going to sequence b's memory."""
         self._check(keys, "keys", batched=True)
         self._check(values, "values", batched=True)
         for b in range(self.batch):
@@ -436,7 +442,7 @@ class KNNMemory:
     def add_row(self, row: int, keys: torch.Tensor, values: torch.Tensor) -> None:
         """Append ``keys`` and ``values`` (H, n, hd) to sequence ``row`` only."""
         if not 0 <= row < self.batch:
-            raise IndexError(f"row {row} outside 0..{self.batch - 1}")
+            raise IndexError(f"row {row} is outside 0..{self.batch - 1}")
         self._check(keys, "keys", batched=False)
         key_block = keys.detach().float().cpu().numpy()
         value_block = values.detach().float().cpu().numpy()
@@ -454,7 +460,7 @@ class KNNMemory:
             )
 
     def search(self, queries: torch.Tensor, k: int) -> MemoryHits:
-        """Top-``k`` entries by inner product for ``queries`` (B, H, T, hd) within each row."""
+        """Search the top-``k`` entries by inner product for ``queries`` (B, H, T, hd) within each row."""
         self._check(queries, "queries", batched=True)
         batch, heads, length, dim = queries.shape
         flat = queries.detach().float().cpu().numpy()
@@ -480,7 +486,7 @@ class KNNMemory:
         """Forget the entries of ``rows`` (default: every row)."""
         for row in range(self.batch) if rows is None else rows:
             if not 0 <= row < self.batch:
-                raise IndexError(f"row {row} outside 0..{self.batch - 1}")
+                raise IndexError(f"row {row} is outside 0..{self.batch - 1}")
             self.indexes[row] = [self._new_index() for _ in range(self.n_heads)]
             self.keys[row] = [np.zeros((0, self.head_dim), np.float32) for _ in range(self.n_heads)]
             self.values[row] = [np.zeros((0, self.head_dim), np.float32) for _ in range(self.n_heads)]
@@ -510,7 +516,7 @@ class KNNMemory:
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> KNNMemory:
-        """Read a memory written by :meth:`save`; a missing or inconsistent file raises CheckpointError."""
+        """Read a memory written by :meth:`save`. A missing or inconsistent file raises CheckpointError."""
         folder = Path(directory)
         meta_path = folder / "memory.json"
         try:
@@ -536,7 +542,7 @@ class KNNMemory:
         shapes_ok = keys.shape == (size, self.head_dim) and values.shape == keys.shape
         if not shapes_ok or index.ntotal != size or index.d != self.head_dim:
             raise CheckpointError(
-                f"KNN memory row {b}, head {h} in {folder} is inconsistent: index holds {index.ntotal} keys "
+                f"KNN memory row {b}, head {h} in {folder} is inconsistent: index contains {index.ntotal} keys "
                 f"of dim {index.d}, arrays {keys.shape} and {values.shape}, metadata says {size}"
             )
         if isinstance(index, faiss.IndexHNSW):

@@ -1,9 +1,9 @@
 """Episodic memory inside the model: a writer that encodes sentences, a reader that retrieves them.
 
 The writer runs the model's first ``write_layer + 1`` blocks over each context
-sentence on its own (a batch of short sequences, so a story of any length is
-written in pieces that each fit the window), pools the states of each sentence
-and projects the pooled state to a unit key and a value. A reader layer inside a
+sentence on its own, as a batch of short sequences. So a story of any length is
+written in pieces that each fit the window. The writer pools the states of each
+sentence and projects the pooled state to a unit key and a value. A reader layer inside a
 block projects every token to a unit query, retrieves the ``top_k`` events of its
 own example with the best
 
@@ -14,9 +14,9 @@ The result is added to the residual stream.
 
 Two memories serve the reader with the same scoring rule:
 
-- :class:`TensorMemory` holds the written keys and values as torch tensors (with
-  gradient) padded per example; retrieval is an exact ``topk`` in torch, masked so
-  that a row only sees its own example's events. Training uses it.
+- :class:`TensorMemory` contains the written keys and values as torch tensors (with
+  gradient), padded per example. Retrieval is an exact ``topk`` in torch, masked so
+  that a row only retrieves its own example's events. Training uses it.
 - :class:`StoreMemory` reads the same vectors from a
   :class:`neurosym.memory.EpisodicMemory`, one episode per example, through its
   ``search``. Inference uses it.
@@ -48,13 +48,13 @@ WRITE_CHUNK = 1024  # sentences encoded per writer call
 
 @dataclass
 class Retrieved:
-    """The events one reader call retrieved for every token."""
+    """Events that one reader call retrieved for every token."""
 
     scores: torch.Tensor  # (B, T, k) retrieval scores, 0 where not valid
     values: torch.Tensor  # (B, T, k, D)
     ages: torch.Tensor  # (B, T, k) now - time, as float
     valid: torch.Tensor  # (B, T, k) bool
-    ids: torch.Tensor  # (B, T, k) event ids (store) or row slots (tensors); -1 where not valid
+    ids: torch.Tensor  # (B, T, k) event ids (store) or row slots (tensors), -1 where not valid
 
 
 @dataclass
@@ -92,7 +92,10 @@ class TensorMemory:
 
 @dataclass
 class StoreMemory:
-    """Events in an :class:`~neurosym.memory.EpisodicMemory`; row b reads episode ``episodes[b]`` as of ``now[b]``."""
+    """Events in an :class:`~neurosym.memory.EpisodicMemory`.
+
+    Row b reads episode ``episodes[b]`` as of ``now[b]``.
+    """
 
     store: EpisodicMemory
     episodes: list[str]
@@ -102,8 +105,9 @@ class StoreMemory:
         if abs(self.store.config.recency_weight - weight) > 1e-9:
             raise ConfigError(
                 f"the store's recency_weight={self.store.config.recency_weight} differs from the model's "
-                f"memory.recency_weight={weight}; open the store with MemoryConfig(recency_weight={weight})"
+                f"memory.recency_weight={weight}. Open the store with MemoryConfig(recency_weight={weight})"
             )
+
         batch, length, _ = query.shape
         if len(self.episodes) != batch or len(self.now) != batch:
             raise ValueError(f"StoreMemory has {len(self.episodes)} episodes for a batch of {batch} rows")
@@ -112,6 +116,7 @@ class StoreMemory:
         for row in range(batch):
             rows.append(self.store.search(queries[row], k=top_k, as_of=self.now[row], episode=self.episodes[row],
                                           recency_half_life=half_life))
+
         k = max((len(hits) for token_hits in rows for hits in token_hits), default=0)
         if k == 0:
             return _empty(query, None)
@@ -125,7 +130,7 @@ class StoreMemory:
             for token, hits in enumerate(token_hits):
                 for rank, hit in enumerate(hits):
                     if hit.event.value is None:
-                        raise ValueError(f"memory event {hit.id} has no value vector; write it with a value")
+                        raise ValueError(f"memory event {hit.id} has no value vector. Write it with a value")
                     scores[row, token, rank] = hit.score
                     values[row, token, rank] = torch.from_numpy(hit.event.value)
                     ages[row, token, rank] = float(self.now[row] - hit.event.time)
@@ -147,7 +152,7 @@ def _empty(query: torch.Tensor, width: int | None) -> Retrieved:
 
 
 def time_embedding(ages: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """Sinusoidal embedding (..., dim) of ages (...): sines and cosines at periods from 1 to ``max_period``."""
+    """Embed ages (...) as (..., dim) sines and cosines at periods from 1 to ``max_period``."""
     half = dim // 2
     periods = max_period ** (torch.arange(half, device=ages.device, dtype=torch.float32) / max(half - 1, 1))
     angles = ages.float().unsqueeze(-1) / periods * (2 * math.pi)
@@ -155,9 +160,9 @@ def time_embedding(ages: torch.Tensor, dim: int, max_period: float = 10000.0) ->
 
 
 class Projection(nn.Module):
-    """A bias-free linear map initialised with standard deviation ``std``.
+    """Bias-free linear map initialised with standard deviation ``std``.
 
-    It is not an ``nn.Linear`` on purpose: the model re-initialises every
+    It is not an ``nn.Linear`` on purpose, because the model re-initialises every
     ``nn.Linear`` with std 0.02, and a bilinear score of two such maps starts so
     close to zero that the reader's attention stays uniform for hundreds of steps.
     """
@@ -175,7 +180,7 @@ class Projection(nn.Module):
 
 
 # Projections made with the same seed start equal. The writer's key and every reader's
-# query start as one map, and so do a reader's attention query and key, so states that
+# query start as one map, and so do a reader's attention query and key. So states that
 # share tokens (a question and a sentence about the same person) start with a positive
 # similarity instead of a random one. Training then moves them apart freely.
 KEY_SEED = 7919
@@ -197,7 +202,7 @@ class MemoryWriter(nn.Module):
         """Return unit keys (S, K) and values (S, D) of right-padded sentences ``tokens`` (S, L).
 
         Each sentence is read on its own from position 0 by blocks ``0..write_layer``
-        without memory; padding comes after every real token, so causal attention never
+        without memory. Padding comes after every real token, so causal attention never
         mixes it into the pooled states.
         """
         if tokens.dim() != 2 or lengths.shape != tokens.shape[:1]:
@@ -221,7 +226,7 @@ class MemoryWriter(nn.Module):
                 pooled = (x * real.unsqueeze(-1)).sum(1) / size.unsqueeze(1).to(x.dtype)
             pooled = self.norm(pooled)
             keys.append(F.normalize(self.key(pooled), dim=-1))
-            # The value is the normalised pooled state itself: with no projection of small
+            # The value is the normalised pooled state itself. With no projection of small
             # initial weights in between, the reader's gradient reaches it from the first step.
             values.append(pooled)
         return torch.cat(keys), torch.cat(values)
@@ -265,7 +270,10 @@ class MemoryWriter(nn.Module):
 
 
 class MemoryReader(nn.Module):
-    """Retrieve the top-k events of the token's example and attend to them; returns the residual update."""
+    """Reader layer that retrieves the top-k events of each token's example and attends to them.
+
+    Its forward pass returns the residual update.
+    """
 
     def __init__(self, config: ModelConfig, index: int) -> None:
         super().__init__()
@@ -316,5 +324,5 @@ class MemoryReader(nn.Module):
 
 def _memory_config(config: ModelConfig) -> MemoryReaderConfig:
     if config.memory is None:
-        raise ConfigError("the memory layers need ModelConfig.memory; set memory=MemoryReaderConfig()")
+        raise ConfigError("the memory layers need ModelConfig.memory. Set memory=MemoryReaderConfig()")
     return config.memory

@@ -22,8 +22,9 @@ predictor replaces it at inference (Raposo et al. 2024, arXiv:2404.02258).
   predicts that block l would change it as little (an estimate, not a learned part).
   Dynamic skipping applies at inference only.
 - Mixture-of-depths: a router r_t = w_r . h_t per routed block. Training sends the top
-  ceil(capacity * T) tokens of each sequence through the block, gathered, and writes
-  h_t + sigmoid(r_t) * (f(h)_t - h_t) back so the router trains; the rest keep h_t.
+  ceil(capacity * T) tokens of each sequence through the block, gathered. It writes
+  h_t + sigmoid(r_t) * (f(h)_t - h_t) back so that the router trains, and the other
+  tokens keep h_t.
   A small MLP predictor, trained with binary cross-entropy on the top-k choices from a
   detached input (auxiliary loss ``mod_predictor_<l>``), makes the choice at inference:
   token t runs the block when predictor(h_t) > 0, and routed tokens attend only to
@@ -49,8 +50,8 @@ if TYPE_CHECKING:
 
 IGNORE_INDEX = -100
 
-# Cache entry of a block: (keys, values) or, for a routed block, (keys, values, routed
-# keys (B, S) bool); None for a block that is skipped statically.
+# Cache entry of a block: (keys, values), or (keys, values, routed keys (B, S) bool) for
+# a routed block. It is None for a block that is skipped statically.
 CacheEntry = tuple[torch.Tensor, ...] | None
 
 
@@ -64,11 +65,11 @@ class MoDRouter(nn.Module):
         self.predictor = nn.Sequential(nn.Linear(d_model, hidden), nn.SiLU(), nn.Linear(hidden, 1))
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
-        """Router logits (B, T) from hidden states (B, T, D)."""
+        """Return the router logits (B, T) for hidden states (B, T, D)."""
         return self.router(x).squeeze(-1)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Predictor logits (B, T); > 0 means "route this token"."""
+        """Return the predictor logits (B, T). A logit > 0 means "route this token"."""
         return self.predictor(x.detach()).squeeze(-1)
 
 
@@ -91,7 +92,7 @@ class DepthStats:
 class DepthControl(nn.Module):
     """Parameters of the conditional-depth features: exit norms and routers.
 
-    The LM head is shared with the final output; each exit block gets its own norm.
+    The LM head is shared with the final output, and each exit block gets its own norm.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -105,14 +106,14 @@ class DepthControl(nn.Module):
         self.stats = DepthStats()
 
     def exit_weights(self) -> dict[int, float]:
-        """Layer weights of the exit losses, proportional to depth and summing to 1."""
+        """Return the layer weights of the exit losses, proportional to depth and summing to 1."""
         layers = [int(i) for i in self.exit_norms]
         total = sum(i + 1 for i in layers)
         return {i: (i + 1) / total for i in layers}
 
 
 def confidence(logits: torch.Tensor, criterion: str) -> torch.Tensor:
-    """Confidence in [0, 1] of each token's prediction from logits (..., V)."""
+    """Return the confidence in [0, 1] of each token's prediction from logits (..., V)."""
     logp = F.log_softmax(logits.float(), dim=-1)
     if criterion == "max_prob":
         return logp.max(dim=-1).values.exp()
@@ -121,14 +122,14 @@ def confidence(logits: torch.Tensor, criterion: str) -> torch.Tensor:
 
 
 def shifted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Next-token cross-entropy: logits at t predict labels at t + 1."""
+    """Compute the next-token cross-entropy: logits at t predict labels at t + 1."""
     return F.cross_entropy(
         logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX
     )
 
 
 def cache_length(past_key_values: list[CacheEntry] | None) -> int:
-    """Number of cached positions, read from the first block that keeps a cache."""
+    """Return the number of cached positions, read from the first block that keeps a cache."""
     for entry in past_key_values or []:
         if entry is not None:
             return entry[0].shape[2]
@@ -138,10 +139,10 @@ def cache_length(past_key_values: list[CacheEntry] | None) -> int:
 def project_kv(
     block: nn.Module, x: torch.Tensor, positions: torch.Tensor, past: CacheEntry
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Keys and values of ``block`` for states ``x`` (B, T, D) without the rest of the block.
+    """Project the keys and values of ``block`` for states ``x`` (B, T, D), skipping the rest of it.
 
     This is what an exited token costs at a later block. Returns None when the block's
-    attention is not the plain :class:`CausalSelfAttention`; the caller then runs the
+    attention is not the plain :class:`CausalSelfAttention`. The caller then runs the
     whole block and keeps the old states.
     """
     attn = getattr(block, "attn", None)
@@ -162,10 +163,10 @@ def project_kv(
 def routed_key_mask(
     mask: torch.Tensor | None, routed_keys: torch.Tensor, query_length: int
 ) -> torch.Tensor:
-    """Restrict the (B, 1, T, S) attention mask to routed keys; each query keeps itself.
+    """Restrict the (B, 1, T, S) attention mask to routed keys, keeping each query's own key.
 
-    ``routed_keys`` is (B, S). A query that sees no key would give NaN, so the diagonal
-    stays allowed; the output of an unrouted query is discarded anyway.
+    ``routed_keys`` is (B, S). A query that can attend to no key would give NaN, so the
+    diagonal stays allowed. The output of an unrouted query is discarded anyway.
     """
     batch, total = routed_keys.shape
     past_length = total - query_length
@@ -180,9 +181,9 @@ def routed_key_mask(
 
 
 class DepthRunner:
-    """Runs the blocks of a :class:`TransformerPlus` with its conditional-depth features.
+    """Runner for the blocks of a :class:`TransformerPlus` with its conditional-depth features.
 
-    One runner serves one forward pass; :meth:`run` returns the logits (B, T, V) and
+    One runner serves one forward pass. :meth:`run` returns the logits (B, T, V) and
     the cache entries, and adds auxiliary losses and internals to the context.
     """
 
@@ -213,6 +214,7 @@ class DepthRunner:
         evaluations = torch.zeros((batch, length), dtype=torch.long, device=x.device)
         similarity: torch.Tensor | None = None  # (B, T) cos(h_in, h_out) of the last block each token ran
         presents: list[CacheEntry] = []
+
         for index, block in enumerate(self.model.blocks):
             past = past_key_values[index] if past_key_values else None
             if self.skip is not None and self.skip.skips_statically(index):
@@ -237,6 +239,7 @@ class DepthRunner:
                 internals.hidden_states.append(x)
             if str(index) in self.depth.exit_norms:
                 active, exit_logits = self._exit(index, x, active, exit_logits, exit_layer)
+
         logits = self.model.lm_head(self.model.final_norm(x))
         if exit_logits is not None:
             exited = exit_layer < self.config.n_layers - 1
@@ -250,7 +253,7 @@ class DepthRunner:
 
     # -- decisions ----------------------------------------------------------
     def _run_mask(self, index: int, active: torch.Tensor | None, similarity: torch.Tensor | None) -> torch.Tensor | None:
-        """Tokens (B, T) that run block ``index``; None means all of them."""
+        """Return the tokens (B, T) that run block ``index``, or None when all of them run."""
         run = active
         if similarity is not None and self.skip.skips_dynamically(index):
             keep = similarity <= self.skip.similarity
@@ -300,7 +303,7 @@ class DepthRunner:
     ) -> tuple[torch.Tensor, CacheEntry]:
         past_kv = None if past is None else (past[0], past[1])
         if run is not None and not bool(run.any()):
-            # Nobody runs: only the keys and values of the copied-forward states are needed.
+            # No token runs the block: only the keys and values of the copied-forward states are needed.
             kv = project_kv(block, x, positions, past_kv)
             if kv is not None:
                 return x, kv
@@ -308,8 +311,8 @@ class DepthRunner:
             split = self._split_rows(block, x, positions, mask, past_kv, run[:, 0])
             if split is not None:
                 return split
-        # NOTE: with several tokens per row (prefill), stopped tokens still run the block and
-        # their old state is kept, so the saving is counted but not realised in time.
+        # NOTE: with several tokens per row (prefill), stopped tokens still run the block
+        # and keep their old state, so the saving is counted but not realised in time.
         y, present = block(x, positions, mask, past_kv, self.context)
         if run is None:
             return y, present
@@ -363,8 +366,8 @@ class DepthRunner:
         if self.training:
             return self._routed_top_k(index, router, block, x, positions, mask, past)
         routed = router.predict(x) > 0  # (B, T), causal: one token at a time
-        # NOTE: at inference the whole batch runs the block under a routed-keys mask, which is
-        # exact but computes the unrouted tokens too; only the training path gathers.
+        # NOTE: at inference the whole batch runs the block under a routed-keys mask. This is
+        # exact but also computes the unrouted tokens, because only training gathers.
         past_routed = past[2] if past is not None else routed.new_zeros((x.shape[0], 0))
         routed_keys = torch.cat((past_routed, routed), dim=1)  # (B, S)
         block_mask = routed_key_mask(mask, routed_keys, x.shape[1])
@@ -387,9 +390,9 @@ class DepthRunner:
         mask: torch.Tensor | None,
         past: CacheEntry,
     ) -> tuple[torch.Tensor, CacheEntry, torch.Tensor]:
-        """Training: gather the top-k tokens of each sequence, run the block on them, scatter back."""
+        """Gather the top-k tokens of each sequence, run the block on them and scatter back (training)."""
         if past is not None:
-            raise ValueError("mixture-of-depths top-k routing runs on whole sequences; train without a KV cache")
+            raise ValueError("mixture-of-depths top-k routing runs on whole sequences. Train without a KV cache")
         batch, length, width = x.shape
         scores = router.score(x)  # (B, T)
         k = max(1, math.ceil(self.mod.capacity * length))
@@ -415,15 +418,15 @@ class DepthRunner:
 
 
 def uses_depth_features(config: ModelConfig) -> bool:
-    """Whether any conditional-depth feature is on."""
+    """Return whether any conditional-depth feature is on."""
     return any(getattr(config, name) is not None for name in ("early_exit", "skip_layers", "mixture_of_depths"))
 
 
 def forward_flops(config: ModelConfig, length: int) -> dict[str, float]:
-    """Multiply-add FLOPs (2 per multiply-add) of one forward pass over ``length`` tokens.
+    """Count the FLOPs (2 per multiply-add) of one forward pass over ``length`` tokens.
 
     Mixture-of-depths blocks count only their ceil(capacity * T) routed tokens (with
-    attention among them) plus the router and predictor on every token; early-exit
+    attention among them) plus the router and predictor on every token. Early-exit
     heads count one LM-head product per exit block and token, as in training. Skip
     layers and exits at inference are not counted: they depend on the data.
     """

@@ -28,16 +28,16 @@ learned only the most frequent entity in 80 steps; 0.5 bound every mention right
 within 30); slots that need a longer memory can learn g near 1.
 
 NOTE: in the 300-step benchmark runs the assignment a stayed close to uniform, so
-slots did not specialise in one entity each; the binding followed each mention
+slots did not specialise in one entity each. The binding followed each mention
 through the retention alone. Nothing here yet pushes slots to compete harder.
 
 Binding choice. The default is straight-through Gumbel-softmax (Jang et al. 2017,
-arXiv:1611.01144): the forward pass uses a one-hot entry, the gradient flows through
-the soft sample, so the codebook, W_b and the slot states all learn from the LM loss,
-and the supervised binding loss is a plain cross-entropy on the same logits l. Vector
-quantisation (van den Oord et al. 2017, arXiv:1711.00937) is kept as ``binding="vq"``:
-nearest entry by distance, a straight-through copy of the entry and a commitment loss;
-it needs no sampling noise, so it suits users who want deterministic training, but
+arXiv:1611.01144): the forward pass uses a one-hot entry, and the gradient flows
+through the soft sample. So the codebook, W_b and the slot states all learn from the
+LM loss, and the supervised binding loss is a plain cross-entropy on the same logits
+l. Vector quantisation (van den Oord et al. 2017, arXiv:1711.00937) is kept as
+``binding="vq"``: nearest entry by distance, a straight-through copy of the entry and
+a commitment loss. It needs no sampling noise, so it suits users who want deterministic training, but
 with a small codebook rows that are never nearest receive no gradient, which is why
 it is not the default.
 """
@@ -61,7 +61,7 @@ _BIND_SCALE = 10.0
 
 @dataclass
 class SlotRecord:
-    """What one slot layer did in one forward pass (all tensors detached).
+    """Record of one slot layer's forward pass, with all tensors detached.
 
     - ``assign`` (B, T, S): the share of token t that goes to each slot.
     - ``entity`` (B, T, S): the codebook row each slot binds at position t.
@@ -79,12 +79,12 @@ class SlotRecord:
 
 
 class SymbolSlots(nn.Module):
-    """S slots over a codebook of E entity embeddings; returns the (B, T, D) read-back."""
+    """Layer of S slots over a codebook of E entity embeddings, returning the (B, T, D) read-back."""
 
     def __init__(self, config: ModelConfig, index: int = 0) -> None:
         super().__init__()
         if config.slots is None:
-            raise ValueError("SymbolSlots needs ModelConfig.slots; switch the feature on first")
+            raise ValueError("SymbolSlots needs ModelConfig.slots. Set it to enable the feature first")
         self.index = index
         self.cfg = config.slots
         width = self.cfg.slot_dim(config.d_model)
@@ -113,10 +113,10 @@ class SymbolSlots(nn.Module):
         self, assign: torch.Tensor, values: torch.Tensor, visible: torch.Tensor | None, valid: torch.Tensor | None,
         positions: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decayed prefix sums: totals (B, S, T, K) and masses n (B, S, T); m = totals / n.
+        """Compute decayed prefix sums: totals (B, S, T, K) and masses n (B, S, T), so m = totals / n.
 
-        The mean itself is never formed: binding reads W_b m through a cosine, which the
-        positive factor 1 / n does not change, and read attention divides its (B, T, S)
+        The mean itself is never formed. Binding reads W_b m through a cosine, which the
+        positive factor 1 / n does not change. Read attention divides its (B, T, S)
         scores by n instead of dividing the (B, S, T, K) totals. ``visible`` (B, T, T)
         marks the tokens u that each position t may read (packed sequences; the decay
         then counts ``positions`` (B, T), not indices). When it is None the prefix is
@@ -160,7 +160,7 @@ class SymbolSlots(nn.Module):
         return hard
 
     def entity_values(self, projected: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
-        """The bound entity embeddings (B, S, T, K); VQ copies the entry straight through."""
+        """Return the bound entity embeddings (B, S, T, K). VQ copies the entry straight through."""
         entries = chosen @ self.entries()
         if self.cfg.binding == "vq":
             return projected + (entries - projected).detach()
@@ -185,10 +185,10 @@ class SymbolSlots(nn.Module):
 
     @staticmethod
     def binding_loss(assign: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """-log sum_s a[t, s] p(target | slot s at t), averaged over tokens with a target.
+        """Return -log sum_s a[t, s] p(target | slot s at t), averaged over tokens with a target.
 
-        ``targets`` (B, T) holds a codebook row per entity mention and IGNORE_INDEX
-        elsewhere; the token's own slot mixture decides which slots must bind it.
+        ``targets`` (B, T) contains a codebook row per entity mention and IGNORE_INDEX
+        elsewhere. The token's own slot mixture decides which slots must bind it.
         """
         labelled = targets != IGNORE_INDEX
         if not bool(labelled.any()):
@@ -207,13 +207,14 @@ class SymbolSlots(nn.Module):
     ) -> torch.Tensor:
         """Return the read-back (B, T, D) for the residual stream ``x`` (B, T, D).
 
-        ``mask`` is the block's attention mask: None (plain causal) or (B or 1, 1, T, T)
-        boolean; ``positions`` (B, T) are the tokens' positions (packed sequences). ``context`` is the model's ForwardContext: its ``inputs`` may carry
-        ``entity_targets`` (B, T); the binding (and VQ commitment) losses go to its
-        ``aux_losses`` and a :class:`SlotRecord` to its ``internals``.
+        ``mask`` is the block's attention mask: None (plain causal) or a (B or 1, 1, T, T)
+        boolean tensor. ``positions`` (B, T) are the tokens' positions (packed sequences).
+        ``context`` is the model's ForwardContext. Its ``inputs`` may carry
+        ``entity_targets`` (B, T). The binding (and VQ commitment) losses go to its
+        ``aux_losses``, and a :class:`SlotRecord` goes to its ``internals``.
         """
         if context is not None and getattr(context, "past_length", 0):
-            raise ValueError("symbol slots cannot continue from a KV cache; generate without past_key_values")
+            raise ValueError("symbol slots cannot continue from a KV cache. Generate without past_key_values")
         h = self.norm(x)
         visible, valid = split_mask(mask, x.shape[0], x.shape[1])
         assign = self.assignment(h)
@@ -261,7 +262,7 @@ _CHUNK = 32
 
 
 def _one_hot_like(scores: torch.Tensor) -> torch.Tensor:
-    """A float one-hot of the argmax over the last dimension, shaped like ``scores``."""
+    """Return a float one-hot of the argmax over the last dimension, shaped like ``scores``."""
     return torch.zeros_like(scores).scatter_(-1, scores.argmax(-1, keepdim=True), 1.0)
 
 
@@ -271,7 +272,7 @@ def decayed_prefix_sums(
     """Return totals[b, s, t] = sum_{u <= t} g[s]^(t-u) a[b, s, u] v[b, u] (B, S, T, K) and masses (B, S, T).
 
     ``assign`` is (B, S, T), ``values`` (B, T, K), ``retention`` g (S,). Within a chunk
-    of 32 tokens the sum is one batched matmul with the (S, C, C) decay matrix; the
+    of 32 tokens the sum is one batched matmul with the (S, C, C) decay matrix. The
     totals at a chunk's end carry into the next chunk, decayed by g^(i+1).
     """
     batch, slots, length = assign.shape
@@ -298,14 +299,14 @@ def split_mask(mask: torch.Tensor | None, batch: int, length: int) -> tuple[torc
     """Turn a block mask into (visible (B, T, T) or None, valid (B, T) or None).
 
     A plain causal mask, with or without left padding, gives ``visible`` None and the
-    cheap cumulative sum; any other mask (packed branches) is used as it is.
+    cheap cumulative sum. Any other mask (packed branches) is used as it is.
     """
     if mask is None:
         return None, None
     if mask.dim() != 4 or mask.shape[-1] != length or mask.shape[-2] != length:
         raise ValueError(f"slots need a (B, 1, {length}, {length}) mask without KV cache, got {tuple(mask.shape)}")
     rows = mask[:, 0].expand(batch, length, length)
-    valid = rows[:, -1, :]  # the last query sees every real key of a causal, left-padded row
+    valid = rows[:, -1, :]  # the last query can attend to every real key of a causal, left-padded row
     causal = torch.ones(length, length, dtype=torch.bool, device=mask.device).tril()
     eye = torch.eye(length, dtype=torch.bool, device=mask.device)
     expected = (causal & valid.unsqueeze(1)) | (eye & ~valid.unsqueeze(2))

@@ -111,7 +111,7 @@ def test_taylor_tail_with_k_covering_sequence_equals_dense() -> None:
     torch.testing.assert_close(knn_model(ids).logits, dense(ids).logits, atol=1e-5, rtol=1e-5)
 
 
-def test_taylor_tail_is_closer_to_dense_than_dropping_it() -> None:
+def test_taylor_tail_beats_dropped_tail() -> None:
     dense, plain = _pair(k=2, window=2)
     _, taylor = _pair(k=2, window=2, tail="taylor")
     ids = torch.randint(0, 40, (2, 40))
@@ -121,7 +121,7 @@ def test_taylor_tail_is_closer_to_dense_than_dropping_it() -> None:
     assert taylor_error < plain_error
 
 
-def test_decoding_index_holds_the_keys_older_than_the_window() -> None:
+def test_decoding_index_contains_older_keys() -> None:
     _, knn_model = _pair(k=3, window=4)
     _decode_logits(knn_model, torch.randint(0, 40, (1, 20)), prefix=6)
     attention = knn_model.blocks[0].attn
@@ -202,7 +202,7 @@ def _memory_with_rows(kind: str = "exact") -> KNNMemory:
 def test_memory_search_never_returns_another_rows_entries() -> None:
     memory = _memory_with_rows()
     queries = torch.zeros(2, 2, 1, 4)
-    queries[1, :, :, 0] = 5.0  # row 1 asks with row 0's direction
+    queries[1, :, :, 0] = 5.0  # row 1 queries with row 0's direction
     hits = memory.search(queries, k=3)
     assert bool((hits.values[1] == -10.0).all())
 
@@ -227,7 +227,8 @@ def test_memory_save_and_load_round_trip(tmp_path, kind: str) -> None:
     loaded = KNNMemory.load(tmp_path / "mem")
     queries = torch.randn(2, 2, 3, 4)
     before, after = memory.search(queries, k=3), loaded.search(queries, k=3)
-    assert torch.equal(before.ids, after.ids) and torch.equal(before.values, after.values)
+    assert torch.equal(before.ids, after.ids)
+    assert torch.equal(before.values, after.values)
 
 
 def test_memory_save_replaces_an_older_save(tmp_path) -> None:

@@ -51,7 +51,7 @@ def batch_of(examples, tokenizer, config):  # noqa: ANN001
     return collate_train(encoded, tokenizer.pad_id)
 
 
-def test_memory_reader_batch_rows_read_only_their_own_episode(stories, location_tokenizer) -> None:
+def test_memory_reader_rows_read_own_episode(stories, location_tokenizer) -> None:
     model = memory_model(location_tokenizer)
     first, second = stories
     alone = model(**model_inputs(batch_of([first], location_tokenizer, model.config))).logits
@@ -92,7 +92,8 @@ def test_memory_reader_later_tokens_never_change_earlier_logits(stories, locatio
 def test_memory_writer_writes_only_sentences_before_the_window(stories) -> None:
     example = stories[0]
     window, written, now = split_context(example, window_sentences=1, max_events=100)
-    assert written == example.context[:-1] and window.context == example.context[-1:]
+    assert written == example.context[:-1]
+    assert window.context == example.context[-1:]
 
 
 def test_memory_writer_times_never_exceed_the_question_time(stories, location_tokenizer) -> None:
@@ -175,7 +176,7 @@ def test_memory_collate_keeps_one_row_per_sentence(stories, location_tokenizer) 
     assert batch["memory_rows"].tolist() == [0] * 4 + [1] * 4
 
 
-def test_memory_long_story_beyond_the_window_reaches_the_answer(location_tokenizer) -> None:
+def test_memory_long_story_beyond_window(location_tokenizer) -> None:
     # top_k covers the story, so the first sentence, far outside the window, is read through memory only
     model = memory_model(location_tokenizer, top_k=64)
     long_example = get_task("episodic.location").examples("test", n=1, story_length=60)[0]
@@ -189,7 +190,7 @@ def test_memory_long_story_beyond_the_window_reaches_the_answer(location_tokeniz
     assert not torch.allclose(logits[0], logits[1], atol=1e-6)
 
 
-def test_memory_predictor_answers_a_story_longer_than_the_window(location_tokenizer) -> None:
+def test_memory_predictor_long_story(location_tokenizer) -> None:
     model = memory_model(location_tokenizer)
     examples = get_task("episodic.location").examples("test", n=3, story_length=80)
     predictions = MemoryPredictor(model, location_tokenizer, batch_size=2).predict(examples, answer_budget=4)
@@ -220,7 +221,7 @@ def test_memory_store_with_other_recency_weight_is_refused(location_tokenizer, s
     store.close()
 
 
-def test_memory_store_written_by_the_model_serves_the_executor(location_tokenizer) -> None:
+def test_memory_model_store_serves_executor(location_tokenizer) -> None:
     from neurosym.symbolic import execute
 
     model = memory_model(location_tokenizer)
