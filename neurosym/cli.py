@@ -821,6 +821,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NeurosymError as exc:
         print(f"neurosym: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader of our output (such as `head`) stopped early, which is not an error.
+        # Point stdout at /dev/null so that the interpreter's final flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
         print(f"neurosym: error: {exc.strerror or exc}{where}", file=sys.stderr)

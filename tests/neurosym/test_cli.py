@@ -178,3 +178,16 @@ def test_train_feature_with_bad_layer_exits_2(tmp_path: Path, capsys) -> None:
     args = ["train", "--task", "episodic.location", "--feature", 'slots={"layers": [9]}', "--out", str(tmp_path / "r")]
     assert main(args) == 2
     assert "slots.layers has indices [9]" in capsys.readouterr().err
+
+
+def test_closed_output_pipe_is_not_an_error() -> None:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "neurosym", "generate", "episodic.location", "-n", "2000"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 0
+    assert "error" not in stderr
