@@ -22,7 +22,7 @@ from neurosym import plots
 from neurosym.checkpoint import load_run_info, resolve_checkpoint_dir
 from neurosym.errors import DataError
 from neurosym.evaluation import BABI_FAILED_ERROR, _atomic_write
-from neurosym.references import references_for
+from neurosym.references import Reference, references_for
 from neurosym.runs import TaskSpec, evaluate_checkpoint
 from neurosym.suites import BABI_SETS, babi_variant, suite_tasks
 from neurosym.tasks import get_task
@@ -264,12 +264,23 @@ def to_markdown(result: SuiteResult, images: list[Path]) -> str:
         lines += _babi_markdown(summaries)
     if any(row.task == "clutrr" for row in result.rows):
         lines += ["", "## CLUTRR published baselines", ""]
-        lines += [f"- {ref.model}, {ref.setting}: {ref.remark}. {ref.citation}" for ref in references_for("clutrr")]
+        lines += [_clutrr_reference_line(ref) for ref in references_for("clutrr")]
     if images:
         lines += ["", "## Plots", ""] + [f"![{image.stem}]({image.name})" for image in images]
     if result.notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in result.notes]
     return "\n".join(lines) + "\n"
+
+
+def _clutrr_reference_line(ref: Reference) -> str:
+    """Render one published CLUTRR result as a list item, with its accuracy per chain length if known."""
+    points = []
+    for point in ref.accuracy:
+        spread = f" ± {100 * point.std:.0f}" if point.std is not None else ""
+        points.append(f"{point.length}: {100 * point.accuracy:.0f}%{spread}")
+    accuracy = f" Test accuracy by chain length: {', '.join(points)}." if points else ""
+    remark = f" ({ref.remark})" if ref.remark else ""
+    return f"- {ref.model}, {ref.setting}.{accuracy} {ref.citation}{remark}"
 
 
 def _babi_markdown(summaries: list[dict[str, Any]]) -> list[str]:
