@@ -13,8 +13,8 @@ the EntNet and ADNC repository READMEs. Each entry's ``check`` records what was 
 ``"paper"`` means the number was read in the original paper's table. ``"quoted"``
 means it was read only as another paper or README quotes it. ``"unchecked"`` means no
 source text was found. Each ``remark`` names the table and the copy that was read. The
-MemN2N, R5 and CLUTRR papers themselves were not found, so their numbers are quoted
-ones or missing.
+MemN2N and R5 papers were not found, and of the CLUTRR paper only the opening pages
+could be read, so their numbers are quoted ones or missing.
 """
 
 from __future__ import annotations
@@ -141,8 +141,8 @@ REFERENCES: tuple[Reference, ...] = (
               f"best of 10 runs on validation, the row 'UT w/ dynamic halting'; {_UT_TABLE1}", check="paper"),
     Reference("CLUTRR baselines (BiLSTM, RN, MAC, BERT, GAT)", "clutrr", "train on chains of 2-4",
               None, None, CLUTRR,
-              "the paper's accuracies are not transcribed: no text of its results was found to check them "
-              "against", check="unchecked"),
+              "the paper's accuracies are not transcribed: the stored copies of the paper that were found "
+              "showed only its opening pages, not its results", check="unchecked"),
     Reference("NCRL", "clutrr", "train on chains of 2-4, test on 5-10", None, None, NCRL,
               f"mean ± s.d. per chain length; {_GRAPH_INPUT}; {_NCRL_TABLE3}; the table does not name the "
               "CLUTRR data set, and R5's README runs this setting on data_db9b8f04",
