@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pack", action="store_true",
                    help="share one sequence among questions about the same story (bAbI), computing its context once")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")
-    p.add_argument("--eval", action="store_true", help="evaluate every task's test splits after training")
+    p.add_argument("--eval", action="store_true", help="evaluate every task's test splits after training (neural mode, and --mode beside it)")
     p.add_argument("--valid-examples", type=_positive_int, default=500,
                    help="validation examples per task, decoded at every --eval-every (default 500)")
     p.set_defaults(handler=cmd_train)

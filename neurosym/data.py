@@ -72,7 +72,8 @@ def encode_example(
     without a gold program is encoded as in neural mode.
     """
     answer = [*tokenizer.encode(example.answer), tokenizer.eos_id]
-    program = tokenizer.encode(example.program) if example.program and mode != "neural" else None
+    # An empty program is a real target: a story sentence that states no facts.
+    program = tokenizer.encode(example.program) if example.program is not None and mode != "neural" else None
     if program is None:
         target = answer
     elif mode == "program":

@@ -193,7 +193,8 @@ def evaluate(
     predictions = []
     chunk = max(batch_size * 8, 1)
     for start in tqdm(range(0, len(examples), chunk), disable=not progress, desc=f"eval {task.name}", unit="chunk"):
-        predictions += predictor.predict(examples[start : start + chunk], mode, budget)
+        predictions += predictor.predict(examples[start : start + chunk], mode, budget,
+                                         by_sentence=task.reads_by_sentence)
     correct = 0
     samples = []
     for example, prediction in zip(examples, predictions, strict=True):

@@ -3,7 +3,9 @@
 - ``neural``: greedy decoding after ``<a>`` is the answer.
 - ``program``: the model writes a program after ``<prog>`` and stops at ``<a>``; the
   symbolic executor runs it with the question's numbers bound to ``$n1``, ``$n2``, …
-  and its value is the answer.
+  and its value is the answer. A story of facts is read one sentence at a time: the
+  model writes each sentence's facts and then the question's query, and the pieces
+  are assembled into one ``with-facts`` program (:mod:`neurosym.tasks.reading`).
 - ``tool``: the model writes freely after ``<a>``; a call between ``<exec>`` and
   ``</exec>`` is run, its value and ``<ret>`` are inserted, and decoding goes on to
   ``<eos>``. The answer is the text after ``<a>`` without the call markup.
@@ -17,7 +19,7 @@ decoded from the unmasked prompt, and every fallback is counted.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -28,6 +30,13 @@ from neurosym.model import TransformerPlus
 from neurosym.symbolic import ProgramError, SymbolicError, execute
 from neurosym.tasks.bindings import input_bindings
 from neurosym.tasks.example import Example
+from neurosym.tasks.reading import (
+    assemble_program,
+    entity_references,
+    question_prompt,
+    sentence_prompt,
+    stated_genders,
+)
 from neurosym.tokenizer import EXEC_CLOSE, EXEC_OPEN, PROGRAM, RESULT_END, Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -63,13 +72,22 @@ def check_mode(mode: str) -> None:
         raise ValueError(f"unknown inference mode {mode!r}; valid modes: {', '.join(MODES)}")
 
 
-def run_program(program_text: str, example: Example) -> tuple[str | None, str | None]:
-    """Execute a model-written program; return (answer, None) or (None, error type)."""
+def run_program(
+    program_text: str, example: Example, references: Mapping[str, str] | None = None
+) -> tuple[str | None, str | None]:
+    """Execute a model-written program; return (answer, None) or (None, error type).
+
+    ``references`` maps entity names to the reference names the program uses
+    (:func:`neurosym.tasks.reading.entity_references`); they are bound to the names.
+    """
+    bindings: dict[str, object] = dict(input_bindings(example))
+    bindings.update({reference: name for name, reference in (references or {}).items()})
     try:
-        result = execute(program_text, bindings=input_bindings(example), record_trace=False)
+        # Formatting is inside the guard: a program whose value has no answer form
+        # (a bare (fact ...), say) fails like any other.
+        return execute(program_text, bindings=bindings, record_trace=False).answer, None
     except (ProgramError, SymbolicError) as exc:
         return None, type(exc).__name__
-    return result.answer, None
 
 
 class Predictor:
@@ -115,14 +133,22 @@ class Predictor:
     def _text(self, ids: list[int]) -> str:
         return self.tokenizer.decode([i for i in ids if i != self.tokenizer.pad_id])
 
-    def predict(self, examples: Sequence[Example], mode: str = "neural", answer_budget: int = 24) -> list[Prediction]:
+    def predict(
+        self, examples: Sequence[Example], mode: str = "neural", answer_budget: int = 24, by_sentence: bool = False
+    ) -> list[Prediction]:
+        """Answer each example in ``mode``.
+
+        With ``by_sentence`` program mode reads each story one sentence at a time
+        (the layout of tasks whose ``reads_by_sentence`` is set; see
+        :mod:`neurosym.tasks.reading`); it needs only the stories and questions.
+        """
         check_mode(mode)
         room = prompt_room(self.model.config.max_seq_len, mode, answer_budget)
         if mode == "neural":
             return self._predict_neural(examples, room, answer_budget)
         masked = [encode_prompt(example, self.tokenizer, room, mask_numbers=True)[0] for example in examples]
         if mode == "program":
-            predictions = self._predict_program(examples, masked)
+            predictions = self._predict_program(examples, masked, room, by_sentence)
         else:
             predictions = self._predict_tool(examples, masked, answer_budget)
         fallback_rows = [i for i, p in enumerate(predictions) if p.fallback]
@@ -137,14 +163,48 @@ class Predictor:
         answers = self.continue_batch(prompts, answer_budget, [self.tokenizer.eos_id])
         return [Prediction(self._text(ids)) for ids in answers]
 
-    def _predict_program(self, examples, prompts) -> list[Prediction]:  # noqa: ANN001
+    def _write_programs(self, prompts: Sequence[list[int]]) -> list[str]:
+        """Decode a program after each masked prompt, with ``<prog>`` in place of ``<a>``."""
         answer_id, eos = self.tokenizer.answer_id, self.tokenizer.eos_id
-        program_prompts = [[*p[:-1], self.program_id] for p in prompts]  # <prog> in place of <a>
+        program_prompts = [[*p[:-1], self.program_id] for p in prompts]
         programs = self.continue_batch(program_prompts, PROGRAM_BUDGET, [answer_id, eos])
+        return [self._text(_strip_stop(ids, answer_id, eos)) for ids in programs]
+
+    def _predict_program(self, examples, prompts, room, by_sentence) -> list[Prediction]:  # noqa: ANN001
+        texts: list[str | None] = [None] * len(examples)
+        whole = [] if by_sentence else list(range(len(examples)))
+        for index, text in zip(whole, self._write_programs([prompts[i] for i in whole]), strict=True):
+            texts[index] = text
+        reading = [i for i in range(len(examples)) if texts[i] is None]
+        references = {i: entity_references(examples[i]) for i in reading}
+        pieces: list[list[Example]] = [
+            [*(sentence_prompt(examples[i], s, references[i]) for s in range(len(examples[i].context))),
+             question_prompt(examples[i], references[i])]
+            for i in reading
+        ]
+        flat = [item for items in pieces for item in items]
+        written = iter(self._write_programs(
+            [encode_prompt(item, self.tokenizer, room, mask_numbers=True)[0] for item in flat]
+        ))
+        assembled: dict[int, str | Exception] = {}
+        for index, items in zip(reading, pieces, strict=True):
+            outputs = [next(written) for _ in items]
+            try:
+                assembled[index] = assemble_program(
+                    outputs[:-1], [sentence.time for sentence in examples[index].context], outputs[-1],
+                    stated_genders(examples[index], references[index]),
+                )
+            except (ProgramError, SymbolicError) as exc:
+                texts[index] = " | ".join([*outputs[:-1], outputs[-1]])
+                assembled[index] = exc
         predictions = []
-        for example, ids in zip(examples, programs, strict=True):
-            text = self._text(_strip_stop(ids, answer_id, eos))
-            answer, error = run_program(text, example)
+        for index, example in enumerate(examples):
+            outcome = assembled.get(index)
+            if isinstance(outcome, Exception):
+                predictions.append(Prediction("", program=texts[index], fallback=True, error=type(outcome).__name__))
+                continue
+            text = outcome if outcome is not None else texts[index]
+            answer, error = run_program(text, example, references.get(index))
             predictions.append(Prediction(answer or "", program=text, fallback=answer is None, error=error))
         return predictions
 

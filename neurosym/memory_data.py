@@ -163,11 +163,14 @@ class MemoryPredictor:
         self.device = next(model.parameters()).device
 
     @torch.no_grad()
-    def predict(self, examples: Sequence[Example], mode: str = "neural", answer_budget: int = 24) -> list:
+    def predict(
+        self, examples: Sequence[Example], mode: str = "neural", answer_budget: int = 24, by_sentence: bool = False
+    ) -> list:
         from neurosym.inference import Prediction, prompt_room
 
         if mode != "neural":
             raise ConfigError(f"a memory model answers in neural mode only, not {mode!r}; use --mode neural")
+        del by_sentence  # a program-mode layout; neural mode reads whole stories
         self.model.eval()
         settings = self.model.config.memory
         room = prompt_room(self.model.config.max_seq_len, mode, answer_budget)

@@ -31,6 +31,7 @@ from neurosym.evaluation import SuiteReport, TaskReport, evaluate
 from neurosym.inference import check_mode
 from neurosym.model import TransformerPlus
 from neurosym.tasks.example import Example
+from neurosym.tasks.reading import can_read_by_sentence, reading_items
 from neurosym.tasks.registry import get_task
 from neurosym.tokenizer import Tokenizer
 from neurosym.training import TrainConfig, Trainer
@@ -105,11 +106,14 @@ def nested_groups(examples: list[Example]) -> list[list[Example]]:
 
 def encode_all(
     examples: list[Example], tokenizer: Tokenizer, max_length: int, mode: str = "neural", pack: bool = False,
-    answer_loss_only: bool = True, model_config: Any = None,
+    answer_loss_only: bool = True, model_config: Any = None, by_sentence: bool = False,
 ) -> list[EncodedExample]:
     """Encode examples for training; program and tool modes add each example's neural layout too.
 
     The neural layout is what a failed program falls back to, so the model learns both.
+    With ``by_sentence`` (the task's ``reads_by_sentence``) program mode turns an example
+    whose facts map onto its sentences into one item per sentence plus one for the
+    question (:func:`neurosym.tasks.reading.reading_items`).
     With ``pack`` (neural mode), questions about one story share one sequence
     (:func:`neurosym.data.pack_story`); a story too long to pack is encoded per question.
     """
@@ -126,7 +130,13 @@ def encode_all(
             else:
                 encoded += [encode_example(example, tokenizer, max_length) for example in group]
         return encoded
-    encoded = [encode_example(example, tokenizer, max_length, mode) for example in examples]
+    if mode == "program" and by_sentence:
+        # Stories of facts are read one sentence at a time (neurosym.tasks.reading).
+        encoded = [encode_example(item, tokenizer, max_length, mode)
+                   for example in examples
+                   for item in (reading_items(example) if can_read_by_sentence(example) else [example])]
+    else:
+        encoded = [encode_example(example, tokenizer, max_length, mode) for example in examples]
     if mode != "neural":
         encoded += [encode_example(e, tokenizer, max_length, "neural") for e in examples if e.program]
     return encoded
@@ -166,6 +176,7 @@ def train_run(
 
     ``mode`` sets the training layout (see :func:`neurosym.data.encode_example`).
     ``stop_at`` ends training at that step without changing the schedule (resume later).
+    ``evaluate_after`` reports neural mode, and the training mode beside it when that differs.
     Under torchrun only rank 0 evaluates afterwards; the other ranks return no report.
     """
     check_mode(mode)
@@ -190,7 +201,7 @@ def train_run(
     model = TransformerPlus(model_config)
     encoded = {
         name: encode_all(examples, tokenizer, model_config.max_seq_len, mode, pack, config.answer_loss_only,
-                         model_config=model_config)
+                         model_config=model_config, by_sentence=get_task(name).reads_by_sentence)
         for name, examples in train_sets.items()
     }
     if model_config.slots is not None:
@@ -219,7 +230,9 @@ def train_run(
         trainer.resume(out_dir / "last")
     history = trainer.train(stop_at=stop_at)
     evaluate_after = evaluate_after and trainer.dist.is_main
-    report = evaluate_checkpoint(out_dir, progress=config.progress) if evaluate_after else None
+    # A program or tool model also learned the neural layout, so report both side by side.
+    eval_modes = ["neural", mode] if mode != "neural" else ["neural"]
+    report = evaluate_checkpoint(out_dir, progress=config.progress, modes=eval_modes) if evaluate_after else None
     if report is not None:
         report.write(out_dir)
     return RunResult(out_dir=out_dir, history=history, report=report)

@@ -56,6 +56,7 @@ INVERSE_DIRECTIONS: dict[str, str] = {
 }
 
 _INFINITY = float("inf")
+GENDER = "gender"  # the relation of a fact that states its subject's gender
 
 
 class KnowledgeGraph:
@@ -144,6 +145,9 @@ class KnowledgeGraph:
     def add_fact(self, subject: str, relation: str, object: str | int, time: int = 0) -> Fact:
         """Add a fact; a gendered kinship relation also sets the object's gender.
 
+        The relation ``gender`` with the object ``male`` or ``female`` sets the
+        subject's gender and adds no edge.
+
         Raises:
             GraphError: a name is empty or not a str, the object is neither a str nor
                 an int, the time is not an int, or an implied gender contradicts a
@@ -166,7 +170,10 @@ class KnowledgeGraph:
         fact = Fact(subject, relation, object, time)
         number = len(self._facts)
         self.add_entity(subject)
-        if isinstance(object, str):
+        if relation == GENDER:
+            # (S, gender, male) states S's gender; it joins no one, so it adds no edge.
+            self.set_gender(subject, object)
+        elif isinstance(object, str):
             self.add_entity(object)
             implied = kinship.gender_of(relation)
             if implied is not None:
@@ -176,7 +183,7 @@ class KnowledgeGraph:
         entry = (time, number, fact)
         bisect.insort(self._by_key.setdefault((subject, relation), []), entry)
         bisect.insort(self._by_entity.setdefault(subject, []), entry)
-        if isinstance(object, str) and object != subject:
+        if isinstance(object, str) and object != subject and relation != GENDER:
             bisect.insort(self._by_entity.setdefault(object, []), entry)
         return fact
 

@@ -289,6 +289,9 @@ _QUERIES = [
                modes=(VALUE,), value=queries.latest),
     _operation("at", "(at REL S TIME)", "object of S's newest REL fact at or before TIME",
                (3, 3), modes=(VALUE,), value=queries.at),
+    _operation("locate", "(locate S [TIME])", "S's place (now or at TIME) from its newest location, "
+               "held_by or dropped_by fact", (1, 2), modes=(VALUE,),
+               value=queries.locate),
     _operation("history", "(history REL S)", "objects of S's REL facts in time order", (2, 2),
                modes=(VALUE,), value=queries.history),
     _operation("fact", "(fact S REL O [TIME])", "a stated fact for with-facts", (3, 4),

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from neurosym.symbolic.arithmetic import require_str, wrong_type
 from neurosym.symbolic.context import RunContext
 from neurosym.symbolic.errors import ProgramRuntimeError
+from neurosym.symbolic.facts import Fact, FactSource
 
 
 def _names(op: str, args: list, start: int) -> list[str]:
@@ -81,6 +82,62 @@ def at(run: RunContext, args: list) -> str | int:
             f"at: no {relation_name!r} fact about {subject!r} at or before time {time}"
         )
     return fact.object
+
+
+LOCATION = "location"
+HELD_BY = "held_by"
+DROPPED_BY = "dropped_by"
+PLACE_RELATIONS = (LOCATION, HELD_BY, DROPPED_BY)
+MAX_CARRIERS = 64  # longest chain of carriers locate follows (a box held by a person in a car ...)
+
+
+def locate(run: RunContext, args: list) -> str | int:
+    """Where S is at TIME (default: now), following carriers.
+
+    S's newest ``location``, ``held_by`` or ``dropped_by`` fact decides. A
+    ``location`` fact gives the place. After ``held_by`` S travels with its holder,
+    so its place is the holder's place at TIME. After ``dropped_by`` S stays where
+    the person who dropped it was at the time of the drop. Holders' and droppers'
+    places are found the same way. Among facts with equal times the one stated last wins.
+    """
+    subject = require_str("locate", args, 0)
+    time = None
+    if len(args) == 2:
+        time = args[1]
+        if type(time) is not int:
+            raise wrong_type("locate", 1, "an integer time", time)
+    facts = run.facts_for("locate")
+    seen = [subject]
+    current = subject
+    for _ in range(MAX_CARRIERS):
+        stated = [fact for fact in (facts.latest(current, relation, as_of=time) for relation in PLACE_RELATIONS)
+                  if fact is not None]
+        if not stated:
+            when = "" if time is None else f" at or before time {time}"
+            raise ProgramRuntimeError(
+                f"locate: no {', '.join(PLACE_RELATIONS)} fact about {current!r}{when}"
+            )
+        newest = stated[0]
+        for fact in stated[1:]:
+            if _newer(facts, current, fact, newest):
+                newest = fact
+        if newest.relation == LOCATION:
+            return newest.object
+        current = newest.object
+        if type(current) is not str or current in seen:
+            raise ProgramRuntimeError(f"locate: the carriers of {subject!r} form a loop ({' -> '.join(seen)})")
+        seen.append(current)
+        if newest.relation == DROPPED_BY:
+            time = newest.time  # it stays where the dropper was then
+    raise ProgramRuntimeError(f"locate: {subject!r} has more than {MAX_CARRIERS} nested carriers")
+
+
+def _newer(facts: FactSource, subject: str, first: Fact, second: Fact) -> bool:
+    """True when fact ``first`` is newer than ``second``; a tie goes to the one stated last."""
+    if first.time != second.time:
+        return first.time > second.time
+    stated = facts.facts_about(subject)
+    return stated.index(first) > stated.index(second)
 
 
 def history(run: RunContext, args: list) -> tuple:

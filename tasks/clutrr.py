@@ -21,9 +21,13 @@ Each CSV row becomes one example. Names lose their brackets, CLUTRR's ``''s`` be
 question is "how is B related to A ?" for ``query`` ``('A', 'B')``, and the answer is
 ``target`` (B is A's target). ``facts`` are the row's gold edges: ``story_edges``
 pairs of indices into the names of ``genders`` (in the column's order) with the
-relations of ``edge_types``, each timed by the first sentence that names both people.
-The gold program states those facts with ``with-facts`` and ends with the query
-``(relation A B)``, like ``relational.kinship``. CLUTRR's rule table reproduces most targets but not all,
+relations of ``edge_types``, each timed by the first sentence that names both people
+(or that names one when the sentence before names the other). An edge is turned
+around when its sentence words the inverse relation ("Wayne took his daughter
+Lorraine" states (Wayne, daughter, Lorraine), not (Lorraine, father, Wayne)). The gold
+program states those facts with ``with-facts``, then each person's gender from the
+``genders`` column as ``(fact NAME gender male)``, and ends with the query ``(relation
+A B)``, like ``relational.kinship``. CLUTRR's rule table reproduces most targets but not all,
 because some stories contain cycles or compositions the rules resolve differently,
 so ``program`` is None where running it does not give ``target``, and
 ``meta["program_agrees"]`` records which rows those are. The first row of
@@ -32,7 +36,9 @@ so ``program`` is None where running it does not give ``target``, and
        0  Clarence's granddaughter, Emily, was busy helping her brother, Michael, move to college.
        Q  how is Michael related to Clarence ?
        A  grandson
-       P  (with-facts (fact Clarence granddaughter Emily) (fact Emily brother Michael) (relation Clarence Michael))
+       P  (with-facts (fact Clarence granddaughter Emily) (fact Emily brother Michael)
+           (fact Clarence gender male) (fact Emily gender female) (fact Michael gender male)
+           (relation Clarence Michael))
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from typing import Any
 
 from neurosym.errors import DataError, TaskError
 from neurosym.symbolic import ProgramError, execute
+from neurosym.symbolic.kinship import inverse, is_kinship
 from neurosym.tasks.example import Example, Fact, Sentence
 from neurosym.tasks.kinship import kinship_question
 from neurosym.tasks.programs import atom, facts_program
@@ -157,10 +164,13 @@ def _row_example(row: dict[str, str]) -> Example:
         if not isinstance(relation, str):
             raise ValueError(f"edge_types entry {relation!r} is not a relation name")
         subject, obj = names[first], names[second]
-        facts.append(Fact(subject, relation, obj, _sentence_time(raw_sentences, subject, obj, index)))
+        time = _sentence_time(raw_sentences, subject, obj, index)
+        facts.append(_as_worded(Fact(subject, relation, obj, time), context[time].text, genders))
     facts.sort(key=lambda fact: fact.time)
-
-    program = facts_program(facts, f"(relation {atom(source)} {atom(target)})")
+    # The genders column states everyone's gender; a fact such as (Wayne, daughter,
+    # Lorraine) genders only Lorraine, so the program states the rest.
+    stated = [Fact(name, "gender", gender, 0) for name, gender in genders.items()]
+    program = facts_program([*facts, *stated], f"(relation {atom(source)} {atom(target)})")
     try:
         agrees = execute(program, record_trace=False).answer == row["target"]
     except ProgramError:
@@ -180,6 +190,28 @@ def _row_example(row: dict[str, str]) -> Example:
             "id": row.get("id", ""),
         },
     )
+
+
+def _as_worded(fact: Fact, sentence: str, genders: dict[str, str]) -> Fact:
+    """Turn a gold edge around when its sentence names the inverse relation instead.
+
+    CLUTRR's edges point along the query's chain, whatever the wording: "Wayne took his
+    daughter Lorraine" may be stored as (Lorraine, father, Wayne). Stated as the
+    sentence words it, (Wayne, daughter, Lorraine), the fact says the same, so the
+    program's answer does not change, but a model that writes facts from sentences
+    learns one direction per wording.
+    """
+    if not is_kinship(fact.relation) or _names_word(sentence, fact.relation):
+        return fact
+    turned = inverse(fact.relation, genders.get(fact.subject))
+    if not _names_word(sentence, turned):
+        return fact
+    return Fact(fact.object, turned, fact.subject, fact.time)
+
+
+def _names_word(sentence: str, word: str) -> bool:
+    # "sister" must not match inside "sister-in-law", nor "son" inside "grandson".
+    return re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", sentence, re.IGNORECASE) is not None
 
 
 def _parse_genders(text: str) -> dict[str, str]:
@@ -204,9 +236,20 @@ def _clean(text: str) -> str:
 
 
 def _sentence_time(sentences: list[str], subject: str, obj: str, fallback: int) -> int:
+    """Time a fact by the first sentence that names both people.
+
+    Failing that, by the first sentence that names one of them while it and the
+    sentence before it name both ("Ross went out with his brother. His name is
+    Michael."), and failing that by the edge's position.
+    """
     # CLUTRR brackets every name, so "[Bob]" cannot match inside "[Bobby]".
+    names = (f"[{subject}]", f"[{obj}]")
     for time, text in enumerate(sentences):
-        if f"[{subject}]" in text and f"[{obj}]" in text:
+        if all(name in text for name in names):
+            return time
+    for time in range(1, len(sentences)):
+        pair = sentences[time - 1] + " " + sentences[time]
+        if any(name in sentences[time] for name in names) and all(name in pair for name in names):
             return time
     return min(fallback, len(sentences) - 1)
 
@@ -221,6 +264,7 @@ class ClutrrTask(Task):
 
     description = "CLUTRR kinship stories (public data): train on chains of 2-4, test on 2-10"
     needs_data = True
+    reads_by_sentence = True
     difficulty = {"dataset": DEFAULT_DATASET, "clutrr_task": None}
     eval_splits = {
         "test": ("test", {}),

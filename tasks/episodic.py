@@ -11,6 +11,13 @@ time questions are asked) each sentence starts with its timestamp. A sample::
        3  At 4 John moved to the garden .
        Q  where is the apple ?
        A  garden
+       P  (with-facts (fact Mary location kitchen 1) (fact apple held_by John 3)
+           (fact John location garden 4) (locate apple))
+
+The facts are what each sentence states: ``(Mary, location, kitchen)``, ``(apple,
+held_by, John)`` and ``(apple, dropped_by, John)``. The gold program states them with
+their times and asks ``latest``, ``at`` (the question's time is ``$n1``) or
+``locate``, which follows an object to the person who holds or dropped it.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any
 
 from neurosym.errors import TaskError
 from neurosym.tasks.example import Example, Fact, Sentence
+from neurosym.tasks.programs import facts_program
 from neurosym.tasks.registry import GeneratorTask, register_task
 
 PEOPLE = ["Mary", "John", "Sandra", "Daniel", "Alice", "Bob", "Carol", "Dave",
@@ -41,6 +49,7 @@ class LocationTask(GeneratorTask):
     """Location questions: a person or object now, or a person at a stated time."""
 
     description = "generated stories of people moving and carrying objects; where is X (now or at time t)"
+    reads_by_sentence = True
     difficulty = {
         "story_length": 10,
         "people": 4,
@@ -84,13 +93,13 @@ class LocationTask(GeneratorTask):
             question = _ask(rng, story, self._pick_kind(rng, knobs))
             if question is None or question[0] in asked:
                 continue
-            text, answer, program, kind = question
+            text, answer, query, kind = question
             asked.add(text)
             examples.append(Example(
                 context=story.sentences,
                 question=text,
                 answer=answer,
-                program=program,
+                program=facts_program(story.facts, query, with_times=True),
                 facts=story.facts,
                 entities=sorted(story.people_seen | story.objects_seen),
                 meta={"task": self.name, "split": split, "question_kind": kind, **knobs},
@@ -162,7 +171,8 @@ def _simulate(rng: random.Random, knobs: dict[str, Any], explicit_times: bool) -
                 text = f"{person} {rng.choice(DROP_VERBS)} the {obj} ."
                 story.holder[obj] = None
                 story.object_place[obj] = here
-                story.facts.append(Fact(obj, "location", here, time))
+                # The sentence names who dropped it, not where: it stays at their place.
+                story.facts.append(Fact(obj, "dropped_by", person, time))
             else:
                 obj = rng.choice(free)
                 text = f"{person} {rng.choice(TAKE_VERBS)} the {obj} ."
@@ -182,8 +192,11 @@ def _simulate(rng: random.Random, knobs: dict[str, Any], explicit_times: bool) -
     return story
 
 
-def _ask(rng: random.Random, story: _Story, kind: str) -> tuple[str, str, str | None, str] | None:
-    """Return (question, answer, program, kind), or None if the story cannot support it."""
+def _ask(rng: random.Random, story: _Story, kind: str) -> tuple[str, str, str, str] | None:
+    """Return (question, answer, query program, kind), or None if the story cannot support it.
+
+    The query refers to a time in the question as ``$n1``, the question's first number.
+    """
     if kind == "person":
         known = sorted(p for p in story.person_at)
         if not known:
@@ -200,7 +213,7 @@ def _ask(rng: random.Random, story: _Story, kind: str) -> tuple[str, str, str | 
         if not candidates:
             return None
         obj, place = rng.choice(candidates)
-        return f"where is the {obj} ?", place, None, kind
+        return f"where is the {obj} ?", place, f"(locate {obj})", kind
     known = sorted(p for p in story.person_at)
     if not known:
         return None
@@ -210,4 +223,4 @@ def _ask(rng: random.Random, story: _Story, kind: str) -> tuple[str, str, str | 
     last_time = story.sentences[-1].time
     time = rng.randint(first_time, last_time)
     place = [where for when, where in history if when <= time][-1]
-    return f"where was {person} at {time} ?", place, f"(at location {person} {time})", kind
+    return f"where was {person} at {time} ?", place, f"(at location {person} $n1)", kind

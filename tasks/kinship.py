@@ -113,6 +113,7 @@ class KinshipTask(GeneratorTask):
         "(OOD splits: chains of 5 to 10)"
     )
     difficulty = {"min_chain": 2, "max_chain": 4, "shuffle": True}
+    reads_by_sentence = True
     eval_splits = {
         "test": ("test", {}),
         **{f"test_{length}": ("test", {"min_chain": length, "max_chain": length}) for length in range(5, 11)},

@@ -2,7 +2,8 @@
 
 ``facts_program([Fact("Alice", "father", "Bob", 0)], "(relation Alice Bob)")`` is
 ``(with-facts (fact Alice father Bob) (relation Alice Bob))``. Facts are written in
-the order given, without their times, because the executor only needs their order.
+the order given, without their times unless asked, because most queries only need
+their order.
 """
 
 from __future__ import annotations
@@ -23,7 +24,18 @@ def atom(name: str) -> str:
     return f'"{escaped}"'
 
 
-def facts_program(facts: Iterable[Fact], body: str) -> str:
-    """Write ``(with-facts (fact S R O) ... BODY)`` for ``facts`` and the query ``body``."""
-    stated = " ".join(f"(fact {atom(f.subject)} {atom(f.relation)} {atom(f.object)})" for f in facts)
+def fact_form(fact: Fact, with_time: bool = False) -> str:
+    """Write one fact as ``(fact S R O)``, or ``(fact S R O TIME)`` with ``with_time``."""
+    time = f" {fact.time}" if with_time else ""
+    obj = str(fact.object) if isinstance(fact.object, int) else atom(fact.object)
+    return f"(fact {atom(fact.subject)} {atom(fact.relation)} {obj}{time})"
+
+
+def facts_program(facts: Iterable[Fact], body: str, with_times: bool = False) -> str:
+    """Write ``(with-facts (fact S R O) ... BODY)`` for ``facts`` and the query ``body``.
+
+    With ``with_times`` each fact keeps its time, for queries such as ``at`` that
+    compare times; without, the executor times facts by their order.
+    """
+    stated = " ".join(fact_form(fact, with_times) for fact in facts)
     return f"(with-facts {stated} {body})"

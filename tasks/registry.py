@@ -58,6 +58,8 @@ class Task(ABC):
     difficulty: ClassVar[dict[str, Any]] = {}
     eval_splits: ClassVar[dict[str, tuple[str, dict[str, Any]]]] = {"test": ("test", {})}
     needs_data: ClassVar[bool] = False
+    # Program mode reads this task's stories one sentence at a time (neurosym.tasks.reading).
+    reads_by_sentence: ClassVar[bool] = False
     default_sizes: ClassVar[dict[str, int]] = {"train": 10000, "valid": 500, "test": 1000}
 
     def __init__(self) -> None:

@@ -74,3 +74,9 @@ def test_program_layout_puts_program_before_answer(program_run: Path) -> None:
     encoded = encode_example(example, tokenizer, 64, mode="program")
     text = tokenizer.decode(encoded.input_ids, skip_special=False)
     assert text.endswith("<q> what is $n1 + $n2 ? <prog> ( add $n1 $n2 ) <a>")
+
+
+def test_run_program_rejects_value_without_answer_form() -> None:
+    answer, error = run_program("(with-facts (fact a father b) (fact b gender male))", Example([], "q", "a"))
+    assert answer is None
+    assert error == "ProgramValidationError"

@@ -207,3 +207,25 @@ def test_add_fact_rejects_non_integer_time():
 def test_from_facts_rejects_three_tuples():
     with pytest.raises(GraphError, match="subject, relation, object, time"):
         KnowledgeGraph.from_facts([("mary", "location", "kitchen")])
+
+
+def test_gender_fact_sets_subject_gender() -> None:
+    graph = KnowledgeGraph()
+    graph.add_fact("wayne", "gender", "male")
+    assert graph.gender("wayne") == "male"
+
+
+def test_gender_fact_adds_no_edge() -> None:
+    graph = KnowledgeGraph()
+    graph.add_fact("wayne", "gender", "male")
+    assert "male" not in graph
+
+
+def test_gender_fact_genders_relation_answer() -> None:
+    program = "(with-facts (fact lorraine father wayne) (fact lorraine gender female) (relation wayne lorraine))"
+    assert execute(program).answer == "daughter"
+
+
+def test_gender_fact_rejects_unknown_gender() -> None:
+    with pytest.raises(GraphError, match="must be 'male' or 'female'"):
+        KnowledgeGraph().add_fact("wayne", "gender", "tall")

@@ -17,8 +17,8 @@ DATASET = "data_db9b8f04"
 TEST_TASKS = [f"1.{length}" for length in range(2, 11)]
 # Share of rows per test file whose gold program reproduces the target, measured on
 # data_db9b8f04 with kinship.CLUTRR_COMPOSITION; the floors sit just below.
-MIN_AGREEMENT = {"1.2": 1.0, "1.3": 0.95, "1.4": 0.84, "1.5": 0.96, "1.6": 0.96,
-                 "1.7": 0.92, "1.8": 0.89, "1.9": 0.91, "1.10": 0.84}
+MIN_AGREEMENT = {"1.2": 1.0, "1.3": 0.95, "1.4": 0.87, "1.5": 0.98, "1.6": 0.99,
+                 "1.7": 0.99, "1.8": 0.99, "1.9": 0.96, "1.10": 0.97}
 HEADER = ["", "id", "story", "query", "text_query", "target", "text_target", "clean_story",
           "proof_state", "f_comb", "task_name", "story_edges", "edge_types", "query_edge",
           "genders", "syn_story", "node_mapping", "task_split"]
@@ -123,7 +123,8 @@ def test_clutrr_small_file_parses(tmp_path: Path) -> None:
     path = _write_csv(tmp_path, "1.2_test.csv", [GOOD_ROW])
     example = read_clutrr_csv(path)[0]
     assert example.program == (
-        "(with-facts (fact Amy father Bob) (fact Bob mother Cora) (relation Amy Cora))"
+        "(with-facts (fact Amy father Bob) (fact Bob mother Cora) (fact Amy gender female) "
+        "(fact Bob gender male) (fact Cora gender female) (relation Amy Cora))"
     )
     assert [fact.time for fact in example.facts] == [0, 1]
     assert example.meta["program_agrees"] is True
@@ -173,3 +174,21 @@ def test_clutrr_needs_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NEUROSYM_DATA", raising=False)
     with pytest.raises(DataError, match="--data-dir"):
         get_task("clutrr").examples("test")
+
+
+def test_clutrr_edge_turned_to_match_wording(tmp_path: Path) -> None:
+    row = {**GOOD_ROW, "story": "[Bob] took his daughter [Amy] fishing. [Bob]'s mother [Cora] baked a pie."}
+    example = read_clutrr_csv(_write_csv(tmp_path, "1.2_test.csv", [row]))[0]
+    assert example.facts[0][:3] == ("Bob", "daughter", "Amy")
+
+
+def test_clutrr_turned_edge_keeps_answer(tmp_path: Path) -> None:
+    row = {**GOOD_ROW, "story": "[Bob] took his daughter [Amy] fishing. [Bob]'s mother [Cora] baked a pie."}
+    example = read_clutrr_csv(_write_csv(tmp_path, "1.2_test.csv", [row]))[0]
+    assert example.meta["program_agrees"] is True
+
+
+def test_clutrr_fact_timed_by_sentence_pair(tmp_path: Path) -> None:
+    row = {**GOOD_ROW, "story": "[Amy] went fishing with her father. His name is [Bob]. [Bob]'s mother [Cora] baked a pie."}
+    example = read_clutrr_csv(_write_csv(tmp_path, "1.2_test.csv", [row]))[0]
+    assert example.facts[0].time == 1

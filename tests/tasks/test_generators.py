@@ -52,11 +52,11 @@ def _replay_location(example) -> str:  # noqa: ANN001
             break
         if fact.relation == "held_by":
             holder[fact.subject] = fact.object
-        elif fact.subject[0].isupper():  # people are capitalised, objects are not
-            person_place[fact.subject] = fact.object
-        else:
+        elif fact.relation == "dropped_by":
             holder[fact.subject] = None
-            object_place[fact.subject] = fact.object
+            object_place[fact.subject] = person_place[fact.object]
+        else:
+            person_place[fact.subject] = fact.object
     if entity[0].isupper():
         return person_place[entity]
     return person_place[holder[entity]] if holder.get(entity) else object_place[entity]

@@ -21,6 +21,7 @@ PROGRAM_TASKS = {
     "arithmetic.expr": 300,
     "algebra.linear": 200,
     "relational.kinship": 300,
+    "episodic.location": 300,
     "relational.graph": 300,
     "constraints.ordering": 150,
 }
