@@ -19,7 +19,7 @@ decoded from the unmasked prompt, and every fallback is counted.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -32,7 +32,6 @@ from neurosym.tasks.bindings import input_bindings
 from neurosym.tasks.example import Example
 from neurosym.tasks.reading import (
     assemble_program,
-    entity_references,
     question_prompt,
     sentence_prompt,
     stated_genders,
@@ -72,20 +71,12 @@ def check_mode(mode: str) -> None:
         raise ValueError(f"unknown inference mode {mode!r}; valid modes: {', '.join(MODES)}")
 
 
-def run_program(
-    program_text: str, example: Example, references: Mapping[str, str] | None = None
-) -> tuple[str | None, str | None]:
-    """Execute a model-written program; return (answer, None) or (None, error type).
-
-    ``references`` maps entity names to the reference names the program uses
-    (:func:`neurosym.tasks.reading.entity_references`); they are bound to the names.
-    """
-    bindings: dict[str, object] = dict(input_bindings(example))
-    bindings.update({reference: name for name, reference in (references or {}).items()})
+def run_program(program_text: str, example: Example) -> tuple[str | None, str | None]:
+    """Execute a model-written program; return (answer, None) or (None, error type)."""
     try:
         # Formatting is inside the guard: a program whose value has no answer form
         # (a bare (fact ...), say) fails like any other.
-        return execute(program_text, bindings=bindings, record_trace=False).answer, None
+        return execute(program_text, bindings=input_bindings(example), record_trace=False).answer, None
     except (ProgramError, SymbolicError) as exc:
         return None, type(exc).__name__
 
@@ -176,10 +167,8 @@ class Predictor:
         for index, text in zip(whole, self._write_programs([prompts[i] for i in whole]), strict=True):
             texts[index] = text
         reading = [i for i in range(len(examples)) if texts[i] is None]
-        references = {i: entity_references(examples[i]) for i in reading}
         pieces: list[list[Example]] = [
-            [*(sentence_prompt(examples[i], s, references[i]) for s in range(len(examples[i].context))),
-             question_prompt(examples[i], references[i])]
+            [*(sentence_prompt(examples[i], s) for s in range(len(examples[i].context))), question_prompt(examples[i])]
             for i in reading
         ]
         flat = [item for items in pieces for item in items]
@@ -192,7 +181,7 @@ class Predictor:
             try:
                 assembled[index] = assemble_program(
                     outputs[:-1], [sentence.time for sentence in examples[index].context], outputs[-1],
-                    stated_genders(examples[index], references[index]),
+                    stated_genders(examples[index]), [item.meta["references"] for item in items],
                 )
             except (ProgramError, SymbolicError) as exc:
                 texts[index] = " | ".join([*outputs[:-1], outputs[-1]])
@@ -204,7 +193,7 @@ class Predictor:
                 predictions.append(Prediction("", program=texts[index], fallback=True, error=type(outcome).__name__))
                 continue
             text = outcome if outcome is not None else texts[index]
-            answer, error = run_program(text, example, references.get(index))
+            answer, error = run_program(text, example)
             predictions.append(Prediction(answer or "", program=text, fallback=answer is None, error=error))
         return predictions
 

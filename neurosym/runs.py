@@ -31,7 +31,7 @@ from neurosym.evaluation import SuiteReport, TaskReport, evaluate
 from neurosym.inference import check_mode
 from neurosym.model import TransformerPlus
 from neurosym.tasks.example import Example
-from neurosym.tasks.reading import can_read_by_sentence, reading_items
+from neurosym.tasks.reading import MAX_REFERENCES, can_read_by_sentence, reading_items
 from neurosym.tasks.registry import get_task
 from neurosym.tokenizer import Tokenizer
 from neurosym.training import TrainConfig, Trainer
@@ -80,8 +80,22 @@ class RunResult:
     report: SuiteReport | None
 
 
+def _reads_by_sentence(name: str) -> bool:
+    try:
+        return get_task(name).reads_by_sentence
+    except TaskError:  # a caller's own label rather than a task name
+        return False
+
+
 def build_tokenizer(train_sets: dict[str, list[Example]]) -> Tokenizer:
+    """Build the word vocabulary of the training texts and programs.
+
+    Tasks read by sentence also get every entity reference ``$e1`` ... (see
+    :mod:`neurosym.tasks.reading`), whichever ones the training stories happen to draw.
+    """
     texts = []
+    if any(_reads_by_sentence(name) for name in train_sets):
+        texts.append(" ".join(f"$e{number}" for number in range(1, MAX_REFERENCES + 1)))
     for examples in train_sets.values():
         for example in examples:
             texts.extend(sentence.text for sentence in example.context)

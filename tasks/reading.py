@@ -22,22 +22,18 @@ time of its sentence::
     >>> assemble_program(["(fact Mary location kitchen)", ""], [1, 3], "(latest location Mary)")
     '(with-facts (fact Mary location kitchen 1) (latest location Mary))'
 
-Names are read by reference, like numbers: each entity of ``example.entities`` that
-the story or question names becomes a reference such as ``$e7`` in every text the
-model reads and in every program it writes, and the executor binds ``$e7`` back to
-the name (:func:`entity_references`). A name the tokenizer never saw in training
-would otherwise be ``<unk>`` and could not be copied into a fact. The reference
-numbers are drawn from ``1..MAX_REFERENCES`` per example (seeded by the example's
-text), so every reference token occurs in training even when a test story names
-more people than any training story. Genders listed in ``meta["genders"]`` (CLUTRR
-gives them) are stated by :func:`stated_genders`, since a masked name no longer
-shows its gender.
+Names are read by reference, like numbers: the entities of ``example.entities`` that
+an item's text names become ``$e1``, ``$e2``, ... in order of first mention, in the
+text the model reads and in the facts it writes (:func:`item_references`). The
+assembler writes the names back. So the model copies "the second name of the
+sentence" instead of a name that the tokenizer may never have seen (it would be
+``<unk>``), and the references it needs are the same few in every story. Genders
+listed in ``meta["genders"]`` (CLUTRR gives them) are stated by
+:func:`stated_genders`, since a masked name no longer shows its gender.
 """
 
 from __future__ import annotations
 
-import hashlib
-import random
 import re
 from collections.abc import Mapping, Sequence
 
@@ -57,23 +53,24 @@ from neurosym.tasks.programs import atom
 
 SENTENCE_ITEM = "sentence"
 QUESTION_ITEM = "question"
-MAX_REFERENCES = 32  # entity references $e1 .. $e32; more entities keep their names
+MAX_REFERENCES = 16  # entity references $e1 .. $e16 per item; more entities keep their names
 GENDERS = ("male", "female")
+_ENTITY_REFERENCE = re.compile(r"e[0-9]+")  # $n1, $n2 ... stay for the question's numbers
 
 
-def entity_references(example: Example) -> dict[str, str]:
-    """Map each entity the story or question names to a reference name (``e1`` ... ``e32``).
+def item_references(texts: Sequence[str], entities: Sequence[str]) -> dict[str, str]:
+    """Map the entities that ``texts`` name to ``e1``, ``e2``, ... in order of first mention.
 
-    The numbers are a random draw without repetition, seeded by the example's text,
-    so the same example always gets the same references.
+    At most MAX_REFERENCES entities get a reference; any further ones keep their names.
     """
-    text = " ".join([*(sentence.text for sentence in example.context), example.question])
-    named = [name for name in example.entities if name and _mention(name).search(text)]
-    named = list(dict.fromkeys(named))
-    digest = hashlib.sha256(text.encode("utf-8")).digest()
-    numbers = random.Random(int.from_bytes(digest[:8], "big")).sample(range(1, MAX_REFERENCES + 1),
-                                                                      min(len(named), MAX_REFERENCES))
-    return {name: f"e{number}" for name, number in zip(named, numbers, strict=False)}
+    text = " ".join(texts)
+    first: dict[str, int] = {}
+    for name in entities:
+        match = _mention(name).search(text) if name else None
+        if match is not None and name not in first:
+            first[name] = match.start()
+    ordered = sorted(first, key=lambda name: (first[name], -len(name)))[:MAX_REFERENCES]
+    return {name: f"e{number}" for number, name in enumerate(ordered, start=1)}
 
 
 def _mention(name: str) -> re.Pattern[str]:
@@ -81,7 +78,7 @@ def _mention(name: str) -> re.Pattern[str]:
 
 
 def mask_entities(text: str, references: Mapping[str, str]) -> str:
-    """Write each named entity of ``text`` as its reference, ``$e7``; longer names first."""
+    """Write each named entity of ``text`` as its reference, ``$e2``; longer names first."""
     for name in sorted(references, key=len, reverse=True):
         text = _mention(name).sub(f"${references[name]}", text)
     return text
@@ -96,6 +93,20 @@ def _refer(node: Node, references: Mapping[str, str]) -> Node:
     return node
 
 
+def _resolve(node: Node, names: Mapping[str, str], where: str) -> Node:
+    """Replace entity references by the names they stand for; an unknown one is invalid."""
+    if isinstance(node, Reference) and _ENTITY_REFERENCE.fullmatch(node.name):
+        if node.name not in names:
+            raise ProgramValidationError(
+                f"{where}: ${node.name} names no entity of the text it was written for "
+                f"(known: {', '.join('$' + ref for ref in names) or 'none'})"
+            )
+        return parse(atom(names[node.name]))
+    if isinstance(node, Call):
+        return Call(node.op, tuple(_resolve(arg, names, where) for arg in node.args))
+    return node
+
+
 def _fact_piece(fact: Fact, references: Mapping[str, str]) -> str:
     def name(value: str | int) -> str:
         if isinstance(value, str) and value in references:
@@ -105,14 +116,10 @@ def _fact_piece(fact: Fact, references: Mapping[str, str]) -> str:
     return f"(fact {name(fact.subject)} {atom(fact.relation)} {name(fact.object)})"
 
 
-def stated_genders(example: Example, references: Mapping[str, str]) -> list[str]:
-    """Return ``(fact $e7 gender female)`` for each entity whose gender ``meta["genders"]`` lists."""
+def stated_genders(example: Example) -> list[str]:
+    """Return ``(fact NAME gender female)`` for each entity whose gender ``meta["genders"]`` lists."""
     genders = example.meta.get("genders") or {}
-    pieces = []
-    for name, gender in genders.items():
-        if gender in GENDERS and name in references:
-            pieces.append(f"(fact ${references[name]} gender {gender})")
-    return pieces
+    return [f"(fact {atom(name)} gender {gender})" for name, gender in genders.items() if gender in GENDERS]
 
 
 def query_of(program: str | None) -> str | None:
@@ -148,22 +155,27 @@ def can_read_by_sentence(example: Example) -> bool:
     return bool(example.facts) and query_of(example.program) is not None and sentence_facts(example) is not None
 
 
-def sentence_prompt(example: Example, index: int, references: Mapping[str, str] | None = None) -> Example:
-    """Return the prompt item for the facts of sentence ``index`` (no program), with names masked."""
-    references = references or {}
+def sentence_prompt(example: Example, index: int) -> Example:
+    """Return the prompt item for the facts of sentence ``index`` (no program), with names masked.
+
+    ``meta["references"]`` maps the names of the item's text to their references.
+    """
     previous = example.context[index - 1 : index] if index > 0 else []
+    texts = [*(sentence.text for sentence in previous), example.context[index].text]
+    references = item_references(texts, example.entities)
     return Example(
         context=[Sentence(mask_entities(sentence.text, references), sentence.time) for sentence in previous],
         question=mask_entities(example.context[index].text, references),
         answer="",
-        meta={**example.meta, "reading": SENTENCE_ITEM},
+        meta={**example.meta, "reading": SENTENCE_ITEM, "references": references},
     )
 
 
-def question_prompt(example: Example, references: Mapping[str, str] | None = None) -> Example:
+def question_prompt(example: Example) -> Example:
     """Return the prompt item for the query of the question (no program), with names masked."""
-    return Example(context=[], question=mask_entities(example.question, references or {}), answer=example.answer,
-                   meta={**example.meta, "reading": QUESTION_ITEM})
+    references = item_references([example.question], example.entities)
+    return Example(context=[], question=mask_entities(example.question, references), answer=example.answer,
+                   meta={**example.meta, "reading": QUESTION_ITEM, "references": references})
 
 
 def reading_items(example: Example) -> list[Example]:
@@ -179,28 +191,36 @@ def reading_items(example: Example) -> list[Example]:
             "example does not read by sentence: it needs a (with-facts ... QUERY) program and "
             "facts that each carry the time of one sentence"
         )
-    references = entity_references(example)
     items = []
     for index, facts in enumerate(grouped):
-        item = sentence_prompt(example, index, references)
-        item.program = " ".join(_fact_piece(fact, references) for fact in facts if fact.relation != "gender")
+        item = sentence_prompt(example, index)
+        item.program = " ".join(_fact_piece(fact, item.meta["references"]) for fact in facts)
         items.append(item)
-    item = question_prompt(example, references)
-    item.program = to_text(_refer(parse(query), references))
+    item = question_prompt(example)
+    item.program = to_text(_refer(parse(query), item.meta["references"]))
     items.append(item)
     return items
 
 
 def assemble_program(
-    sentence_programs: Sequence[str], times: Sequence[int], query: str, extra_facts: Sequence[str] = ()
+    sentence_programs: Sequence[str],
+    times: Sequence[int],
+    query: str,
+    extra_facts: Sequence[str] = (),
+    references: Sequence[Mapping[str, str]] | None = None,
 ) -> str:
     """Join the facts written per sentence and the query into one ``with-facts`` program.
 
     Each piece must be zero or more ``(fact S R O)`` calls; the fact gets its
     sentence's time. ``extra_facts`` (such as :func:`stated_genders`) go after them.
-    A malformed piece raises the executor's ProgramSyntaxError or
-    ProgramValidationError, so the caller treats it like any program that fails.
+    ``references`` holds each item's ``meta["references"]`` (the sentences', then the
+    question's), and every ``$e2`` a piece wrote becomes the name it stands for there.
+    A malformed piece or an unknown reference raises the executor's ProgramSyntaxError
+    or ProgramValidationError, so the caller treats it like any program that fails.
     """
+    if references is not None and len(references) != len(sentence_programs) + 1:
+        raise ValueError(f"{len(references)} reference maps for {len(sentence_programs)} sentences and a query")
+    names = [{ref: name for name, ref in mapping.items()} for mapping in references or []]
     if len(sentence_programs) != len(times):
         raise ValueError(f"{len(sentence_programs)} sentence programs for {len(times)} sentence times")
     stated: list[str] = []
@@ -208,6 +228,8 @@ def assemble_program(
         if not text.strip():
             continue
         node = parse(f"(list {text})")
+        if names:
+            node = _resolve(node, names[index], f"sentence {index + 1}")
         for call in node.args:
             if not isinstance(call, Call) or call.op != "fact" or len(call.args) != 3:
                 raise ProgramValidationError(
@@ -216,4 +238,6 @@ def assemble_program(
             stated.append(to_text(Call(call.op, (*call.args, Number(time)))))
     if not stated:
         raise ProgramValidationError("no facts were written for any sentence; with-facts needs at least one")
+    if names:
+        query = to_text(_resolve(parse(query), names[-1], "query"))
     return f"(with-facts {' '.join([*stated, *extra_facts])} {query})"

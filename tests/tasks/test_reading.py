@@ -17,7 +17,7 @@ from neurosym.tasks.reading import (
     SENTENCE_ITEM,
     assemble_program,
     can_read_by_sentence,
-    entity_references,
+    item_references,
     mask_entities,
     query_of,
     reading_items,
@@ -31,12 +31,10 @@ READING_TASKS = ["relational.kinship", "episodic.location"]
 def _round_trip_answer(example: Example) -> str:
     """Answer from the program assembled out of the gold reading items."""
     items = reading_items(example)
-    references = entity_references(example)
     program = assemble_program([item.program for item in items[:-1]],
                                [sentence.time for sentence in example.context], items[-1].program,
-                               stated_genders(example, references))
-    bindings = {**input_bindings(example), **{reference: name for name, reference in references.items()}}
-    return execute(program, bindings=bindings, record_trace=False).answer
+                               stated_genders(example), [item.meta["references"] for item in items])
+    return execute(program, bindings=input_bindings(example), record_trace=False).answer
 
 
 @pytest.mark.parametrize("name", READING_TASKS)
@@ -63,7 +61,8 @@ def test_reading_items_mark_their_kind() -> None:
 def test_sentence_item_sees_previous_sentence_only() -> None:
     example = get_task("relational.kinship").examples("train", n=1, seed=2, min_chain=4, max_chain=4)[0]
     item = reading_items(example)[2]
-    assert item.context == [Sentence(mask_entities(example.context[1].text, entity_references(example)), 1)]
+    expected = mask_entities(example.context[1].text, item.meta["references"])
+    assert item.context == [Sentence(expected, 1)]
 
 
 def test_sentence_item_reads_names_as_references() -> None:
@@ -72,21 +71,20 @@ def test_sentence_item_reads_names_as_references() -> None:
     assert not any(name in item.question for name in example.entities)
 
 
-def test_entity_references_stay_in_pool() -> None:
-    example = get_task("relational.kinship").examples("train", n=1, seed=2, min_chain=10, max_chain=10)[0]
-    numbers = [int(reference[1:]) for reference in entity_references(example).values()]
-    assert all(1 <= number <= MAX_REFERENCES for number in numbers)
+def test_item_references_follow_first_mention() -> None:
+    references = item_references(["Bob met Amy .", "Amy waved at Cora ."], ["Amy", "Bob", "Cora", "Dan"])
+    assert references == {"Bob": "e1", "Amy": "e2", "Cora": "e3"}
 
 
-def test_entity_references_are_distinct() -> None:
-    example = get_task("relational.kinship").examples("train", n=1, seed=2, min_chain=10, max_chain=10)[0]
-    references = entity_references(example)
-    assert len(set(references.values())) == len(references) == 11
+def test_item_references_stop_at_pool_size() -> None:
+    names = [f"N{index}" for index in range(MAX_REFERENCES + 3)]
+    assert len(item_references([" ".join(names)], names)) == MAX_REFERENCES
 
 
-def test_entity_references_reproducible() -> None:
-    example = get_task("episodic.location").examples("train", n=1, seed=7)[0]
-    assert entity_references(example) == entity_references(example)
+def test_question_item_numbers_its_own_names() -> None:
+    example = get_task("relational.kinship").examples("test", n=1, seed=3, min_chain=9, max_chain=9)[0]
+    item = reading_items(example)[-1]
+    assert item.question.startswith("how is $e1 related to $e2")
 
 
 def test_mask_entities_keeps_longer_names_whole() -> None:
@@ -96,13 +94,19 @@ def test_mask_entities_keeps_longer_names_whole() -> None:
 def test_stated_genders_use_meta() -> None:
     example = Example(context=[Sentence("Amy met Bob .", 0)], question="q", answer="a",
                       entities=["Amy", "Bob"], meta={"genders": {"Amy": "female", "Bob": "male"}})
-    assert stated_genders(example, {"Amy": "e4", "Bob": "e9"}) == [
-        "(fact $e4 gender female)", "(fact $e9 gender male)"]
+    assert stated_genders(example) == ["(fact Amy gender female)", "(fact Bob gender male)"]
 
 
-def test_question_item_has_no_story() -> None:
-    example = get_task("episodic.location").examples("train", n=1, seed=2)[0]
-    assert reading_items(example)[-1].context == []
+def test_assemble_writes_names_for_references() -> None:
+    program = assemble_program(["(fact $e1 father $e2)"], [0], "(relation $e2 $e1)",
+                               references=[{"Amy": "e1", "Bob": "e2"}, {"Bob": "e1", "Amy": "e2"}])
+    assert program == "(with-facts (fact Amy father Bob 0) (relation Amy Bob))"
+
+
+def test_assemble_rejects_unknown_reference() -> None:
+    with pytest.raises(ProgramValidationError, match=r"sentence 1: \$e3 names no entity"):
+        assemble_program(["(fact $e1 father $e3)"], [0], "(relation $e1 $e2)",
+                         references=[{"Amy": "e1", "Bob": "e2"}, {"Amy": "e1", "Bob": "e2"}])
 
 
 def test_distractor_sentence_gets_empty_program() -> None:
