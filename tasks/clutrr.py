@@ -53,9 +53,8 @@ from typing import Any
 
 from neurosym.errors import DataError, TaskError
 from neurosym.symbolic import ProgramError, execute
-from neurosym.symbolic.kinship import inverse, is_kinship
 from neurosym.tasks.example import Example, Fact, Sentence
-from neurosym.tasks.kinship import kinship_question
+from neurosym.tasks.kinship import as_worded, kinship_question
 from neurosym.tasks.programs import atom, facts_program
 from neurosym.tasks.registry import Task, register_task, resolve_data_dir
 
@@ -165,7 +164,7 @@ def _row_example(row: dict[str, str]) -> Example:
             raise ValueError(f"edge_types entry {relation!r} is not a relation name")
         subject, obj = names[first], names[second]
         time = _sentence_time(raw_sentences, subject, obj, index)
-        facts.append(_as_worded(Fact(subject, relation, obj, time), context[time].text, genders))
+        facts.append(as_worded(Fact(subject, relation, obj, time), context[time].text, genders))
     facts.sort(key=lambda fact: fact.time)
     # The genders column states everyone's gender; a fact such as (Wayne, daughter,
     # Lorraine) genders only Lorraine, so the program states the rest.
@@ -190,28 +189,6 @@ def _row_example(row: dict[str, str]) -> Example:
             "id": row.get("id", ""),
         },
     )
-
-
-def _as_worded(fact: Fact, sentence: str, genders: dict[str, str]) -> Fact:
-    """Turn a gold edge around when its sentence names the inverse relation instead.
-
-    CLUTRR's edges point along the query's chain, whatever the wording: "Wayne took his
-    daughter Lorraine" may be stored as (Lorraine, father, Wayne). Stated as the
-    sentence words it, (Wayne, daughter, Lorraine), the fact says the same, so the
-    program's answer does not change, but a model that writes facts from sentences
-    learns one direction per wording.
-    """
-    if not is_kinship(fact.relation) or _names_word(sentence, fact.relation):
-        return fact
-    turned = inverse(fact.relation, genders.get(fact.subject))
-    if not _names_word(sentence, turned):
-        return fact
-    return Fact(fact.object, turned, fact.subject, fact.time)
-
-
-def _names_word(sentence: str, word: str) -> bool:
-    # "sister" must not match inside "sister-in-law", nor "son" inside "grandson".
-    return re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", sentence, re.IGNORECASE) is not None
 
 
 def _parse_genders(text: str) -> dict[str, str]:

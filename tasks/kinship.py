@@ -6,9 +6,10 @@ is a parent, child, sibling or spouse, with a gender. Every relation becomes one
 sentence, from templates that vary the wording ("Alice's father is Bob.", "Bob went
 shopping with his mother Carol.", "Bob has a daughter named Alice."). The question
 is how the last person is related to the first. ``facts`` holds the chain's
-relations in the chain's direction, whatever the sentence's wording, and the gold
-program states them and asks the executor (``with-facts`` and ``relation``, with
-CLUTRR's composition rules), which gives the answer. Chains whose relations the
+relations as each sentence words them ("Kate is the mother of Tina." states (Tina,
+mother, Kate)), ``meta["genders"]`` everyone's gender, and the gold program states
+both and asks the executor (``with-facts`` and ``relation``, with CLUTRR's
+composition rules), which gives the answer. Chains whose relations the
 rules cannot compose are drawn again. With ``shuffle`` the sentences come in a
 random order, and so do the program's facts, which follow the sentences. A sample
 with ``min_chain=max_chain=3``::
@@ -18,17 +19,19 @@ with ``min_chain=max_chain=3``::
        2  Paul has a brother named Ian.
        Q  how is Rita related to Xena ?
        A  daughter-in-law
-       P  (with-facts (fact Xena son Ian) (fact Paul wife Rita) (fact Ian brother Paul) (relation Xena Rita))
+       P  (with-facts (fact Xena son Ian) (fact Rita husband Paul) (fact Paul brother Ian)
+           (fact Xena gender female) ... (relation Xena Rita))
 """
 
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 from neurosym.errors import TaskError
 from neurosym.symbolic import ProgramError, execute
-from neurosym.symbolic.kinship import FEMALE, GENDERED_NAME, MALE, inverse
+from neurosym.symbolic.kinship import FEMALE, GENDERED_NAME, MALE, inverse, is_kinship
 from neurosym.tasks.example import Example, Fact, Sentence
 from neurosym.tasks.programs import facts_program
 from neurosym.tasks.registry import GeneratorTask, register_task
@@ -99,6 +102,40 @@ def render_fact(rng: random.Random, fact: Fact, genders: dict[str, str]) -> str:
     )
 
 
+def as_worded(fact: Fact, sentence: str, genders: dict[str, str]) -> Fact:
+    """Turn a gold edge around when its sentence names the inverse relation instead.
+
+    A chain's edges point along the query, whatever the wording: "Wayne took his
+    daughter Lorraine" may be stored as (Lorraine, father, Wayne). Stated as the
+    sentence words it, (Wayne, daughter, Lorraine), the fact says the same given
+    everyone's gender, so the program's answer does not change, but a model that
+    writes facts from sentences learns one direction per wording.
+    """
+    if not is_kinship(fact.relation):
+        return fact
+    turned_relation = inverse(fact.relation, genders.get(fact.subject))
+    turned = Fact(fact.object, turned_relation, fact.subject, fact.time)
+    kept, flipped = _names_word(sentence, fact.relation), _names_word(sentence, turned_relation)
+    if kept and flipped:
+        # The same word both ways ("Clara has a sister named Zoe"): the person whose
+        # relative the sentence names is the subject ("Ray's brother", "her sister Zoe").
+        return turned if _owner(sentence, turned) and not _owner(sentence, fact) else fact
+    return turned if flipped else fact
+
+
+def _owner(sentence: str, fact: Fact) -> bool:
+    """True when the sentence reads "SUBJECT's ... RELATION" or "RELATION (named) OBJECT"."""
+    word = re.escape(fact.relation)
+    possessive = rf"\b{re.escape(fact.subject)}'s\s+(?:\w+\s+)?{word}\b"
+    named = rf"\b{word},?\s+(?:named\s+)?{re.escape(str(fact.object))}\b"
+    return re.search(possessive, sentence) is not None or re.search(named, sentence) is not None
+
+
+def _names_word(sentence: str, word: str) -> bool:
+    # "sister" must not match inside "sister-in-law", nor "son" inside "grandson".
+    return re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", sentence, re.IGNORECASE) is not None
+
+
 def kinship_question(source: str, target: str) -> str:
     """Return the question "how is TARGET related to SOURCE ?" (target is source's <answer>)."""
     return f"how is {target} related to {source} ?"
@@ -140,12 +177,14 @@ class KinshipTask(GeneratorTask):
                 rng.shuffle(order)
             facts = [chain[index]._replace(time=time) for time, index in enumerate(order)]
             source, target = chain[0].subject, chain[-1].object
-            program = facts_program(facts, f"(relation {source} {target})")
+            context = [Sentence(render_fact(rng, fact, genders), fact.time) for fact in facts]
+            facts = [as_worded(fact, sentence.text, genders) for fact, sentence in zip(facts, context, strict=True)]
+            stated = [Fact(name, "gender", gender, 0) for name, gender in genders.items()]
+            program = facts_program([*facts, *stated], f"(relation {source} {target})")
             try:
                 answer = execute(program, record_trace=False).answer
             except ProgramError:
                 continue  # the rules do not compose this chain, so draw another one
-            context = [Sentence(render_fact(rng, fact, genders), fact.time) for fact in facts]
             return Example(
                 context=context,
                 question=kinship_question(source, target),
@@ -153,6 +192,6 @@ class KinshipTask(GeneratorTask):
                 program=program,
                 facts=facts,
                 entities=[chain[0].subject, *(fact.object for fact in chain)],
-                meta={"task": self.name, "split": split, "chain_length": length, **knobs},
+                meta={"task": self.name, "split": split, "chain_length": length, "genders": genders, **knobs},
             )
         raise TaskError(f"no composable kinship chain of length {length} in {MAX_ATTEMPTS} draws")

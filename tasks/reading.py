@@ -23,7 +23,8 @@ time of its sentence::
     '(with-facts (fact Mary location kitchen 1) (latest location Mary))'
 
 Names are read by reference, like numbers: the entities of ``example.entities`` that
-an item's text names become ``$e1``, ``$e2``, ... in order of first mention, in the
+an item's text names become ``$e1``, ``$e2``, ... in order of first mention (the
+sentence's own names before those of the sentence before it), in the
 text the model reads and in the facts it writes (:func:`item_references`). The
 assembler writes the names back. So the model copies "the second name of the
 sentence" instead of a name that the tokenizer may never have seen (it would be
@@ -161,8 +162,8 @@ def sentence_prompt(example: Example, index: int) -> Example:
     ``meta["references"]`` maps the names of the item's text to their references.
     """
     previous = example.context[index - 1 : index] if index > 0 else []
-    texts = [*(sentence.text for sentence in previous), example.context[index].text]
-    references = item_references(texts, example.entities)
+    # The sentence's own names come first, so its facts mostly read $e1, $e2 whatever came before.
+    references = item_references([example.context[index].text, *(s.text for s in previous)], example.entities)
     return Example(
         context=[Sentence(mask_entities(sentence.text, references), sentence.time) for sentence in previous],
         question=mask_entities(example.context[index].text, references),
