@@ -107,7 +107,7 @@ def as_worded(fact: Fact, sentence: str, genders: dict[str, str]) -> Fact:
 
     A chain's edges point along the query, whatever the wording: "Wayne took his
     daughter Lorraine" may be stored as (Lorraine, father, Wayne). Stated as the
-    sentence words it, (Wayne, daughter, Lorraine), the fact says the same given
+    sentence words it, (Wayne, daughter, Lorraine), the fact states the same relation given
     everyone's gender, so the program's answer does not change, but a model that
     writes facts from sentences learns one direction per wording.
     """

@@ -223,6 +223,8 @@ def test_memory_store_with_other_recency_weight_is_refused(location_tokenizer, s
 
 def test_memory_model_store_serves_executor(location_tokenizer) -> None:
     from neurosym.symbolic import execute
+    from neurosym.tasks.bindings import input_bindings
+    from neurosym.tasks.reading import query_of
 
     model = memory_model(location_tokenizer)
     examples = get_task("episodic.location").examples("test", n=40, story_length=60, object_questions=0.0,
@@ -230,19 +232,25 @@ def test_memory_model_store_serves_executor(location_tokenizer) -> None:
     example = next(e for e in examples if e.program)
     store = open_model_store(model)
     write_to_store(model, encode_memory_example(example, location_tokenizer, model.config).memory, store, "story")
-    assert execute(example.program, memory=store).answer == example.answer
+    # The question's query alone, so the store (not the program's stated facts) answers it.
+    query = query_of(example.program)
+    assert execute(query, memory=store, bindings=input_bindings(example)).answer == example.answer
     store.close()
 
 
 def test_memory_store_answers_at_queries_from_the_model(location_tokenizer) -> None:
     from neurosym.symbolic import execute
+    from neurosym.tasks.bindings import input_bindings
+    from neurosym.tasks.reading import query_of
 
     model = memory_model(location_tokenizer)
     example = get_task("episodic.location").examples("test", n=1, story_length=60, time_questions=1.0,
                                                      object_questions=0.0)[0]
     store = open_model_store(model)
     write_to_store(model, encode_memory_example(example, location_tokenizer, model.config).memory, store, "story")
-    assert execute(example.program, memory=store).answer == example.answer
+    # The question's query alone, so the store (not the program's stated facts) answers it.
+    query = query_of(example.program)
+    assert execute(query, memory=store, bindings=input_bindings(example)).answer == example.answer
     store.close()
 
 
