@@ -137,11 +137,14 @@ class Predictor:
         room = prompt_room(self.model.config.max_seq_len, mode, answer_budget)
         if mode == "neural":
             return self._predict_neural(examples, room, answer_budget)
-        masked = [encode_prompt(example, self.tokenizer, room, mask_numbers=True)[0] for example in examples]
-        if mode == "program":
-            predictions = self._predict_program(examples, masked, room, by_sentence)
+        if mode == "program" and by_sentence:
+            predictions = self._predict_by_sentence(examples, room)
         else:
-            predictions = self._predict_tool(examples, masked, answer_budget)
+            masked = [encode_prompt(example, self.tokenizer, room, mask_numbers=True)[0] for example in examples]
+            if mode == "program":
+                predictions = self._predict_program(examples, masked)
+            else:
+                predictions = self._predict_tool(examples, masked, answer_budget)
         fallback_rows = [i for i, p in enumerate(predictions) if p.fallback]
         if fallback_rows:
             neural = self._predict_neural([examples[i] for i in fallback_rows], room, answer_budget)
@@ -161,38 +164,32 @@ class Predictor:
         programs = self.continue_batch(program_prompts, PROGRAM_BUDGET, [answer_id, eos])
         return [self._text(_strip_stop(ids, answer_id, eos)) for ids in programs]
 
-    def _predict_program(self, examples, prompts, room, by_sentence) -> list[Prediction]:  # noqa: ANN001
-        texts: list[str | None] = [None] * len(examples)
-        whole = [] if by_sentence else list(range(len(examples)))
-        for index, text in zip(whole, self._write_programs([prompts[i] for i in whole]), strict=True):
-            texts[index] = text
-        reading = [i for i in range(len(examples)) if texts[i] is None]
-        pieces: list[list[Example]] = [
-            [*(sentence_prompt(examples[i], s) for s in range(len(examples[i].context))), question_prompt(examples[i])]
-            for i in reading
+    def _predict_program(self, examples, prompts) -> list[Prediction]:  # noqa: ANN001
+        predictions = []
+        for example, text in zip(examples, self._write_programs(prompts), strict=True):
+            answer, error = run_program(text, example)
+            predictions.append(Prediction(answer or "", program=text, fallback=answer is None, error=error))
+        return predictions
+
+    def _predict_by_sentence(self, examples, room) -> list[Prediction]:  # noqa: ANN001
+        """Write each sentence's facts and the question's query, then run the assembled program."""
+        items = [
+            [*(sentence_prompt(example, index) for index in range(len(example.context))), question_prompt(example)]
+            for example in examples
         ]
-        flat = [item for items in pieces for item in items]
-        written = iter(self._write_programs(
-            [encode_prompt(item, self.tokenizer, room, mask_numbers=True)[0] for item in flat]
-        ))
-        assembled: dict[int, str | Exception] = {}
-        for index, items in zip(reading, pieces, strict=True):
-            outputs = [next(written) for _ in items]
+        prompts = [encode_prompt(item, self.tokenizer, room, mask_numbers=True)[0] for group in items for item in group]
+        written = iter(self._write_programs(prompts))
+        predictions = []
+        for example, group in zip(examples, items, strict=True):
+            outputs = [next(written) for _ in group]
             try:
-                assembled[index] = assemble_program(
-                    outputs[:-1], [sentence.time for sentence in examples[index].context], outputs[-1],
-                    stated_genders(examples[index]), [item.meta["references"] for item in items],
+                text = assemble_program(
+                    outputs[:-1], [sentence.time for sentence in example.context], outputs[-1],
+                    stated_genders(example), [item.meta["references"] for item in group],
                 )
             except (ProgramError, SymbolicError) as exc:
-                texts[index] = " | ".join([*outputs[:-1], outputs[-1]])
-                assembled[index] = exc
-        predictions = []
-        for index, example in enumerate(examples):
-            outcome = assembled.get(index)
-            if isinstance(outcome, Exception):
-                predictions.append(Prediction("", program=texts[index], fallback=True, error=type(outcome).__name__))
+                predictions.append(Prediction("", program=" | ".join(outputs), fallback=True, error=type(exc).__name__))
                 continue
-            text = outcome if outcome is not None else texts[index]
             answer, error = run_program(text, example)
             predictions.append(Prediction(answer or "", program=text, fallback=answer is None, error=error))
         return predictions

@@ -31,7 +31,7 @@ from neurosym.evaluation import SuiteReport, TaskReport, evaluate
 from neurosym.inference import check_mode
 from neurosym.model import TransformerPlus
 from neurosym.tasks.example import Example
-from neurosym.tasks.reading import MAX_REFERENCES, can_read_by_sentence, reading_items
+from neurosym.tasks.reading import MAX_REFERENCES, reading_items
 from neurosym.tasks.registry import get_task
 from neurosym.tokenizer import Tokenizer
 from neurosym.training import TrainConfig, Trainer
@@ -90,8 +90,9 @@ def _reads_by_sentence(name: str) -> bool:
 def build_tokenizer(train_sets: dict[str, list[Example]]) -> Tokenizer:
     """Build the word vocabulary of the training texts and programs.
 
-    Tasks read by sentence also get every entity reference ``$e1`` ... (see
-    :mod:`neurosym.tasks.reading`), whichever ones the training stories happen to draw.
+    Tasks read by sentence also get every entity reference ``$e1`` ... ``$e16`` (see
+    :mod:`neurosym.tasks.reading`), so a test sentence that names more people than any
+    training sentence still has a token for each.
     """
     texts = []
     if any(_reads_by_sentence(name) for name in train_sets):
@@ -147,13 +148,20 @@ def encode_all(
     if mode == "program" and by_sentence:
         # Stories of facts are read one sentence at a time (neurosym.tasks.reading).
         encoded = [encode_example(item, tokenizer, max_length, mode)
-                   for example in examples
-                   for item in (reading_items(example) if can_read_by_sentence(example) else [example])]
+                   for example in examples for item in _reading_or_whole(example)]
     else:
         encoded = [encode_example(example, tokenizer, max_length, mode) for example in examples]
     if mode != "neural":
         encoded += [encode_example(e, tokenizer, max_length, "neural") for e in examples if e.program]
     return encoded
+
+
+def _reading_or_whole(example: Example) -> list[Example]:
+    """Return the example's reading items, or the example itself when it has none."""
+    try:
+        return reading_items(example)
+    except ValueError:  # no with-facts program, or facts that do not map onto sentences
+        return [example]
 
 
 def make_validator(

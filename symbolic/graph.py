@@ -171,7 +171,7 @@ class KnowledgeGraph:
         number = len(self._facts)
         self.add_entity(subject)
         if relation == GENDER:
-            # (S, gender, male) states S's gender; it joins no one, so it adds no edge.
+            # (S, gender, male) states S's gender. It relates no two entities, so it adds no edge.
             self.set_gender(subject, object)
         elif isinstance(object, str):
             self.add_entity(object)

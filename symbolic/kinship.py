@@ -108,10 +108,10 @@ COMPOSITION: dict[tuple[str, str], str] = {
 # parent-in-law, and a child's uncle or aunt is taken to be one's sibling. It never
 # composes a child's parent. The five rules after those two were read off the
 # compositions that failed on CLUTRR's training file (data_db9b8f04,
-# 1.2,1.3,1.4_train.csv), each with the result that CLUTRR's targets imply there: an
-# uncle's sibling is an uncle or aunt, a grandparent's child is an uncle or aunt, an
-# uncle's parent is a grandparent, a grandchild's aunt is a child, and a
-# sibling-in-law's child is a nephew or niece. With all of them the programs give
+# 1.2,1.3,1.4_train.csv). Each has the result that CLUTRR's targets imply there. An
+# uncle's sibling is an uncle or aunt, and so is a grandparent's child. An uncle's
+# parent is a grandparent, a grandchild's aunt is a child, and a sibling-in-law's
+# child is a nephew or niece. With all of them the programs give
 # CLUTRR's target on 98.9% of that training file's rows.
 CLUTRR_COMPOSITION: dict[tuple[str, str], str] = {
     **{pair: result for pair, result in COMPOSITION.items() if pair != ("child", "parent")},

@@ -88,11 +88,11 @@ LOCATION = "location"
 HELD_BY = "held_by"
 DROPPED_BY = "dropped_by"
 PLACE_RELATIONS = (LOCATION, HELD_BY, DROPPED_BY)
-MAX_CARRIERS = 64  # longest chain of carriers locate follows (a box held by a person in a car ...)
+MAX_CARRIERS = 64  # maximum number of nested carriers that locate follows (a key in a bag held by a person)
 
 
 def locate(run: RunContext, args: list) -> str | int:
-    """Where S is at TIME (default: now), following carriers.
+    """Return where S is at TIME (default: now), following carriers.
 
     S's newest ``location``, ``held_by`` or ``dropped_by`` fact decides. A
     ``location`` fact gives the place. After ``held_by`` S travels with its holder,

@@ -106,21 +106,22 @@ def as_worded(fact: Fact, sentence: str, genders: dict[str, str]) -> Fact:
     """Turn a gold edge around when its sentence names the inverse relation instead.
 
     A chain's edges point along the query, whatever the wording: "Wayne took his
-    daughter Lorraine" may be stored as (Lorraine, father, Wayne). Stated as the
-    sentence words it, (Wayne, daughter, Lorraine), the fact states the same relation given
-    everyone's gender, so the program's answer does not change, but a model that
-    writes facts from sentences learns one direction per wording.
+    daughter Lorraine" may be stored as (Lorraine, father, Wayne). Written the way the
+    sentence words it, (Wayne, daughter, Lorraine) states the same relation once
+    everyone's gender is known, so the program's result does not change. A model that
+    writes facts from sentences then learns one direction per wording.
     """
     if not is_kinship(fact.relation):
         return fact
     turned_relation = inverse(fact.relation, genders.get(fact.subject))
     turned = Fact(fact.object, turned_relation, fact.subject, fact.time)
-    kept, flipped = _names_word(sentence, fact.relation), _names_word(sentence, turned_relation)
-    if kept and flipped:
-        # The same word both ways ("Clara has a sister named Zoe"): the person whose
-        # relative the sentence names is the subject ("Ray's brother", "her sister Zoe").
+    names_relation = _names_word(sentence, fact.relation)
+    names_inverse = _names_word(sentence, turned_relation)
+    if names_relation and names_inverse:
+        # The same word fits both ways ("Clara has a sister named Zoe"). Then the person
+        # whose relative the sentence names is the subject ("Ray's brother", "sister Zoe").
         return turned if _owner(sentence, turned) and not _owner(sentence, fact) else fact
-    return turned if flipped else fact
+    return turned if names_inverse else fact
 
 
 def _owner(sentence: str, fact: Fact) -> bool:

@@ -54,7 +54,7 @@ from neurosym.tasks.programs import atom
 
 SENTENCE_ITEM = "sentence"
 QUESTION_ITEM = "question"
-MAX_REFERENCES = 16  # entity references $e1 .. $e16 per item; more entities keep their names
+MAX_REFERENCES = 16  # references $e1 ... $e16 per item. Further entities keep their names.
 GENDERS = ("male", "female")
 _ENTITY_REFERENCE = re.compile(r"e[0-9]+")  # $n1, $n2 ... stay for the question's numbers
 
@@ -214,7 +214,7 @@ def assemble_program(
 
     Each piece must be zero or more ``(fact S R O)`` calls; the fact gets its
     sentence's time. ``extra_facts`` (such as :func:`stated_genders`) go after them.
-    ``references`` holds each item's ``meta["references"]`` (the sentences', then the
+    ``references`` contains each item's ``meta["references"]`` (the sentences', then the
     question's), and every ``$e2`` a piece wrote becomes the name it stands for there.
     A malformed piece or an unknown reference raises the executor's ProgramSyntaxError
     or ProgramValidationError, so the caller treats it like any program that fails.

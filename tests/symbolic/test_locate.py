@@ -1,4 +1,4 @@
-"""The ``locate`` operation: where something is, following whoever carries it."""
+"""The ``locate`` operation: the place of an entity, followed through the people who carry it."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ READING_TASKS = ["relational.kinship", "episodic.location"]
 
 
 def _round_trip_answer(example: Example) -> str:
-    """Answer from the program assembled out of the gold reading items."""
+    """Return the answer of the program assembled from the gold reading items."""
     items = reading_items(example)
     program = assemble_program([item.program for item in items[:-1]],
                                [sentence.time for sentence in example.context], items[-1].program,
