@@ -133,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training layout: answer only, program then answer, or a tool call (default neural)")
     p.add_argument("--pack", action="store_true",
                    help="share one sequence among questions about the same story (bAbI), computing its context once")
+    p.add_argument("--no-fallback", action="store_true",
+                   help="program and tool modes: train only the program layout, not the neural answer that a "
+                        "failed program falls back to (much cheaper on long stories; failed programs then "
+                        "get an untrained answer)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")
     p.add_argument("--eval", action="store_true", help="evaluate every task's test splits after training (neural mode, and --mode beside it)")
     p.add_argument("--valid-examples", type=_positive_int, default=500,
@@ -393,7 +397,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             _write_run_file(args, Path(args.out))
         result = train_run(specs, args.out, model_preset=args.preset, model_overrides=overrides,
                            train_config=config, resume=args.resume, evaluate_after=args.eval, mode=args.mode,
-                           pack=args.pack, valid_examples=args.valid_examples, stop_at=args.stop_after)
+                           pack=args.pack, valid_examples=args.valid_examples, stop_at=args.stop_after,
+                           fallback=not args.no_fallback)
     finally:
         distributed.shutdown()
     if not context.is_main:

@@ -178,7 +178,10 @@ class Predictor:
             for example in examples
         ]
         prompts = [encode_prompt(item, self.tokenizer, room, mask_numbers=True)[0] for group in items for item in group]
-        written = iter(self._write_programs(prompts))
+        # Questions about one story share its sentences: write each distinct prompt once.
+        distinct = {tuple(prompt): None for prompt in prompts}
+        programs = dict(zip(distinct, self._write_programs([list(key) for key in distinct]), strict=True))
+        written = iter(programs[tuple(prompt)] for prompt in prompts)
         predictions = []
         for example, group in zip(examples, items, strict=True):
             outputs = [next(written) for _ in group]

@@ -121,11 +121,12 @@ def nested_groups(examples: list[Example]) -> list[list[Example]]:
 
 def encode_all(
     examples: list[Example], tokenizer: Tokenizer, max_length: int, mode: str = "neural", pack: bool = False,
-    answer_loss_only: bool = True, model_config: Any = None, by_sentence: bool = False,
+    answer_loss_only: bool = True, model_config: Any = None, by_sentence: bool = False, fallback: bool = True,
 ) -> list[EncodedExample]:
     """Encode examples for training; program and tool modes add each example's neural layout too.
 
-    The neural layout is what a failed program falls back to, so the model learns both.
+    The neural layout is what a failed program falls back to, so the model learns both;
+    ``fallback=False`` leaves it out.
     With ``by_sentence`` (the task's ``reads_by_sentence``) program mode turns an example
     whose facts map onto its sentences into one item per sentence plus one for the
     question (:func:`neurosym.tasks.reading.reading_items`).
@@ -147,11 +148,16 @@ def encode_all(
         return encoded
     if mode == "program" and by_sentence:
         # Stories of facts are read one sentence at a time (neurosym.tasks.reading).
-        encoded = [encode_example(item, tokenizer, max_length, mode)
-                   for example in examples for item in _reading_or_whole(example)]
+        # Questions about one story repeat its sentences; each distinct item is trained once.
+        items = {}
+        for example in examples:
+            for item in _reading_or_whole(example):
+                key = (tuple(s.text for s in item.context), item.question, item.program, item.answer)
+                items.setdefault(key, item)
+        encoded = [encode_example(item, tokenizer, max_length, mode) for item in items.values()]
     else:
         encoded = [encode_example(example, tokenizer, max_length, mode) for example in examples]
-    if mode != "neural":
+    if mode != "neural" and fallback:
         encoded += [encode_example(e, tokenizer, max_length, "neural") for e in examples if e.program]
     return encoded
 
@@ -193,11 +199,13 @@ def train_run(
     mode: str = "neural",
     pack: bool = False,
     stop_at: int | None = None,
+    fallback: bool = True,
 ) -> RunResult:
     """Train one model on a weighted mix of tasks; optionally evaluate it afterwards.
 
     ``mode`` sets the training layout (see :func:`neurosym.data.encode_example`).
     ``stop_at`` ends training at that step without changing the schedule (resume later).
+    ``fallback=False`` trains program and tool modes without the neural layout (see :func:`encode_all`).
     ``evaluate_after`` reports neural mode, and the training mode beside it when that differs.
     Under torchrun only rank 0 evaluates afterwards; the other ranks return no report.
     """
@@ -223,7 +231,8 @@ def train_run(
     model = TransformerPlus(model_config)
     encoded = {
         name: encode_all(examples, tokenizer, model_config.max_seq_len, mode, pack, config.answer_loss_only,
-                         model_config=model_config, by_sentence=get_task(name).reads_by_sentence)
+                         model_config=model_config, by_sentence=get_task(name).reads_by_sentence,
+                         fallback=fallback)
         for name, examples in train_sets.items()
     }
     if model_config.slots is not None:

@@ -83,7 +83,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from neurosym.symbolic import arithmetic, inline, queries
+from neurosym.symbolic import arithmetic, inline, queries, stories
 from neurosym.symbolic.errors import ProgramValidationError
 from neurosym.symbolic.graph import COMPARATIVES
 
@@ -301,6 +301,37 @@ _QUERIES = [
                defers_last=True),
 ]
 
+_STORIES = [
+    _operation("subject", "(subject REL O)", "subject of the newest REL fact whose object is O", (2, 2),
+               modes=(VALUE,), value=stories.subject_of),
+    _operation("common", "(common R1 V1 R2 V2)", "S of the newest time with facts (S R1 V1) and "
+               "(S R2 V2)", (4, 4), modes=(VALUE,), value=stories.common),
+    _operation("same-time", "(same-time S R1 V1 R2)", "S's R2 at the newest time S's R1 was V1", (4, 4),
+               modes=(VALUE,), value=stories.same_time),
+    _operation("place-before", "(place-before S P)", "where S was before it last came to P", (2, 2),
+               modes=(VALUE,), value=stories.place_before),
+    _operation("is-in", "(is-in S P)", "yes, no or maybe: is S in P now", (2, 2),
+               modes=(VALUE,), value=stories.is_in),
+    _operation("carried", "(carried P)", "what P carries now, in the order P first got each thing", (1, 1),
+               modes=(VALUE,), value=stories.carried),
+    _operation("neighbor", "(neighbor DIR A)", "the place DIR of A (north, south, east, west, up, down)",
+               (2, 2), modes=(VALUE,), value=stories.neighbor),
+    _operation("size", "(size LIST)", "number of items", (1, 1), modes=(VALUE,), value=stories.size),
+    _operation("spell", "(spell N)", "N as a counting word (none, one, ... ten)", (1, 1),
+               modes=(VALUE,), value=stories.spell),
+    _operation("if-empty", "(if-empty LIST WORD)", "LIST, or WORD when it is empty", (2, 2),
+               modes=(VALUE,), value=stories.if_empty),
+    _operation("initials", "(initials LIST)", "first letter of each name", (1, 1),
+               modes=(VALUE,), value=stories.initials),
+    _operation("induce", "(induce REL S)", "S's REL, else the REL of the member of S's kind named last",
+               (2, 2), modes=(VALUE,), value=stories.induce),
+    *(
+        _operation(word, f"({word} A B)", f"yes when the grid facts place A {word} of B", (2, 2),
+                   modes=(VALUE,), value=stories.grid_relation(word))
+        for word in stories.GRID_STEPS
+    ),
+]
+
 _COMPARATIVES = [
     _operation(word, f"({word} A B)", f"yes when the facts imply A is {word} than B", (2, 2),
                modes=(VALUE,), value=queries.comparative(word))
@@ -310,7 +341,7 @@ _COMPARATIVES = [
 
 def _build_registry() -> dict[str, Operation]:
     registry: dict[str, Operation] = {}
-    for operation in [*_ARITHMETIC, *_LOGIC, *_ALGEBRA, *_CONSTRAINTS, *_QUERIES,
+    for operation in [*_ARITHMETIC, *_LOGIC, *_ALGEBRA, *_CONSTRAINTS, *_QUERIES, *_STORIES,
                       *_COMPARATIVES]:
         for name in (operation.name, *operation.aliases):
             if name in registry:

@@ -86,16 +86,17 @@ def at(run: RunContext, args: list) -> str | int:
 
 LOCATION = "location"
 HELD_BY = "held_by"
+GIVEN_TO = "given_to"  # held by, after a hand-over
 DROPPED_BY = "dropped_by"
-PLACE_RELATIONS = (LOCATION, HELD_BY, DROPPED_BY)
+PLACE_RELATIONS = (LOCATION, HELD_BY, GIVEN_TO, DROPPED_BY)
 MAX_CARRIERS = 64  # maximum number of nested carriers that locate follows (a key in a bag held by a person)
 
 
 def locate(run: RunContext, args: list) -> str | int:
     """Return where S is at TIME (default: now), following carriers.
 
-    S's newest ``location``, ``held_by`` or ``dropped_by`` fact decides. A
-    ``location`` fact gives the place. After ``held_by`` S travels with its holder,
+    S's newest ``location``, ``held_by``, ``given_to`` or ``dropped_by`` fact decides. A
+    ``location`` fact gives the place. After ``held_by`` or ``given_to`` S travels with its holder,
     so its place is the holder's place at TIME. After ``dropped_by`` S stays where
     the person who dropped it was at the time of the drop. Holders' and droppers'
     places are found the same way. Among facts with equal times the one stated last wins.
@@ -106,7 +107,11 @@ def locate(run: RunContext, args: list) -> str | int:
         time = args[1]
         if type(time) is not int:
             raise wrong_type("locate", 1, "an integer time", time)
-    facts = run.facts_for("locate")
+    return locate_at(run.facts_for("locate"), subject, time, "locate")
+
+
+def locate_at(facts: FactSource, subject: str, time: int | None, op: str) -> str | int:
+    """Return where ``subject`` is at ``time`` (None: now), as :func:`locate` describes."""
     seen = [subject]
     current = subject
     for _ in range(MAX_CARRIERS):
@@ -115,7 +120,7 @@ def locate(run: RunContext, args: list) -> str | int:
         if not stated:
             when = "" if time is None else f" at or before time {time}"
             raise ProgramRuntimeError(
-                f"locate: no {', '.join(PLACE_RELATIONS)} fact about {current!r}{when}"
+                f"{op}: no {', '.join(PLACE_RELATIONS)} fact about {current!r}{when}"
             )
         newest = stated[0]
         for fact in stated[1:]:
@@ -125,11 +130,11 @@ def locate(run: RunContext, args: list) -> str | int:
             return newest.object
         current = newest.object
         if type(current) is not str or current in seen:
-            raise ProgramRuntimeError(f"locate: the carriers of {subject!r} form a loop ({' -> '.join(seen)})")
+            raise ProgramRuntimeError(f"{op}: the carriers of {subject!r} form a loop ({' -> '.join(seen)})")
         seen.append(current)
         if newest.relation == DROPPED_BY:
             time = newest.time  # it stays where the dropper was then
-    raise ProgramRuntimeError(f"locate: {subject!r} has more than {MAX_CARRIERS} nested carriers")
+    raise ProgramRuntimeError(f"{op}: {subject!r} has more than {MAX_CARRIERS} nested carriers")
 
 
 def _newer(facts: FactSource, subject: str, first: Fact, second: Fact) -> bool:

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neurosym.errors import DataError, TaskError
+from neurosym.tasks.babi_programs import question_query, story_facts
 from neurosym.tasks.example import Example, Fact, Sentence
+from neurosym.tasks.programs import fact_form
 from neurosym.tasks.registry import Task, register_factory, resolve_data_dir
 
 logger = logging.getLogger(__name__)
@@ -55,7 +57,8 @@ _MOVE = re.compile(
     r"^(\w+) (?:moved|went|journeyed|travelled|went back) to the (\w+)\.$"
 )
 _NOT_ENTITY = {"The", "Where", "What", "Who", "Is", "How", "Why", "Afterwards", "Then",
-               "Following", "After", "Before", "Yesterday", "This", "In", "If", "Each"}
+               "Following", "After", "Before", "Yesterday", "This", "In", "If", "Each", "Does",
+               "He", "She", "They", "Sheep", "Mice", "Wolves", "Cats"}
 
 
 @dataclass
@@ -110,30 +113,52 @@ def _make_example(
     statements: list[Sentence], question: str, answer: str, supporting: list[int], task_name: str
 ) -> Example:
     context = list(statements)
-    facts = []
-    for sentence in context:
-        move = _MOVE.match(sentence.text)
-        if move:
-            facts.append(Fact(move.group(1), "location", move.group(2), sentence.time))
     entities: list[str] = []
     for sentence in [*context, Sentence(question, 0)]:
         for word in re.findall(r"\b[A-Z][a-z]+\b", sentence.text):
             if word not in _NOT_ENTITY and word not in entities:
                 entities.append(word)
+    # qa15 and qa20 write names in lower case in their questions ("Where will sumit go?").
+    question = " ".join(word.capitalize() if word.capitalize() in entities else word for word in question.split(" "))
+    facts, program = _gold_program(context, question, entities)
     return Example(
         context=context,
         question=question,
         answer=answer,
         facts=facts,
         entities=entities,
+        program=program,
         meta={"task": task_name, "supporting": supporting},
     )
+
+
+def _gold_program(context: list[Sentence], question: str, entities: list[str]) -> tuple[list[Fact], str | None]:
+    """Return the story's facts and its gold program (see :mod:`neurosym.tasks.babi_programs`).
+
+    A story or question that the patterns do not cover keeps only the facts of its
+    moves ("Mary went to the kitchen.") and no program.
+    """
+    grouped = story_facts([sentence.text for sentence in context], entities)
+    query = question_query(question)
+    if grouped is None or query is None:
+        facts = []
+        for sentence in context:
+            move = _MOVE.match(sentence.text)
+            if move:
+                facts.append(Fact(move.group(1), "location", move.group(2), sentence.time))
+        return facts, None
+    facts = [Fact(*triple, sentence.time) for sentence, triples in zip(context, grouped, strict=True)
+             for triple in triples]
+    if not facts:
+        return facts, None
+    return facts, f"(with-facts {' '.join(fact_form(fact, with_time=True) for fact in facts)} {query})"
 
 
 class BabiTask(Task):
     """One of the 20 bAbI QA tasks, loaded from the public files."""
 
     needs_data = True
+    reads_by_sentence = True  # program mode: see neurosym.tasks.babi_programs
     difficulty = {"variant": "en-10k"}
 
     def __init__(self, number: int) -> None:

@@ -33,7 +33,7 @@ def test_locate_dropped_object_stays_where_dropped() -> None:
 
 
 def test_locate_before_any_fact_raises_runtime_error() -> None:
-    with pytest.raises(ProgramRuntimeError, match="no location, held_by, dropped_by fact"):
+    with pytest.raises(ProgramRuntimeError, match="no location, held_by, given_to, dropped_by fact"):
         _locate("(locate apple 0)")
 
 
