@@ -31,7 +31,7 @@ from neurosym.evaluation import SuiteReport, TaskReport, evaluate
 from neurosym.inference import check_mode
 from neurosym.model import TransformerPlus
 from neurosym.tasks.example import Example
-from neurosym.tasks.reading import MAX_REFERENCES, reading_items
+from neurosym.tasks.reading import MAX_REFERENCES, SENTENCE_ITEM, reading_items
 from neurosym.tasks.registry import get_task
 from neurosym.tokenizer import Tokenizer
 from neurosym.training import TrainConfig, Trainer
@@ -125,7 +125,7 @@ def encode_all(
 ) -> list[EncodedExample]:
     """Encode examples for training; program and tool modes add each example's neural layout too.
 
-    The neural layout is what a failed program falls back to, so the model learns both;
+    The neural layout is what a failed program falls back to, so the model learns both.
     ``fallback=False`` leaves it out.
     With ``by_sentence`` (the task's ``reads_by_sentence``) program mode turns an example
     whose facts map onto its sentences into one item per sentence plus one for the
@@ -148,12 +148,16 @@ def encode_all(
         return encoded
     if mode == "program" and by_sentence:
         # Stories of facts are read one sentence at a time (neurosym.tasks.reading).
-        # Questions about one story repeat its sentences; each distinct item is trained once.
-        items = {}
-        for example in examples:
-            for item in _reading_or_whole(example):
-                key = (tuple(s.text for s in item.context), item.question, item.program, item.answer)
-                items.setdefault(key, item)
+        # Questions about one story repeat its sentences: each sentence of a story is
+        # trained once, and every question keeps its own item.
+        items: dict[object, Example] = {}
+        number = 0
+        for story, group in enumerate(nested_groups(examples)):
+            for example in group:
+                number += 1
+                for position, item in enumerate(_reading_or_whole(example)):
+                    sentence = item.meta.get("reading") == SENTENCE_ITEM
+                    items.setdefault((story, position) if sentence else number, item)
         encoded = [encode_example(item, tokenizer, max_length, mode) for item in items.values()]
     else:
         encoded = [encode_example(example, tokenizer, max_length, mode) for example in examples]

@@ -114,6 +114,14 @@ class SuiteResult:
         }
 
 
+BABI_PROGRAM_NOTE = (
+    "bAbI in program and tool modes: the model was trained on gold programs that the patterns of "
+    "neurosym.tasks.babi_programs wrote for the training stories (facts per sentence and a query per "
+    "question), and the executor computes the answer. The published results in the table learn from the "
+    "answers alone, so the two are not the same kind of supervision."
+)
+
+
 def load_result(directory: str | Path) -> SuiteResult:
     """Read the ``report.json`` that :func:`write_report` wrote into ``directory``."""
     path = Path(directory)
@@ -235,6 +243,8 @@ def evaluate_suite(
                 unknown_tokens=task_report.unknown_tokens,
             ))
             notes += [f"{label}: {note}" for note in task_report.notes if f"{label}: {note}" not in notes]
+    if any(row.babi_set and row.mode != "neural" for row in rows):
+        notes.append(BABI_PROGRAM_NOTE)
     return SuiteResult(suite=suite, rows=rows, checkpoints=dict(paths), notes=notes)
 
 
