@@ -25,13 +25,16 @@ from typing import Literal, get_args
 
 import torch
 
+from neurosym.beam import beam_candidates
 from neurosym.data import collate_prompts, encode_prompt
+from neurosym.errors import ConfigError
 from neurosym.model import TransformerPlus
 from neurosym.symbolic import ProgramError, SymbolicError, execute
 from neurosym.tasks.bindings import input_bindings
 from neurosym.tasks.example import Example
 from neurosym.tasks.reading import (
     assemble_program,
+    choose_reading,
     question_prompt,
     sentence_prompt,
     stated_genders,
@@ -64,6 +67,7 @@ class Prediction:
     program: str | None = None
     fallback: bool = False  # the program failed and the neural answer was used
     error: str | None = None
+    cost: float = 0.0  # log-probability given up against the most probable pieces (candidate decoding)
 
 
 def check_mode(mode: str) -> None:
@@ -82,12 +86,23 @@ def run_program(program_text: str, example: Example) -> tuple[str | None, str | 
 
 
 class Predictor:
-    """Batched greedy decoding for the three inference modes."""
+    """Batched greedy decoding for the three inference modes.
 
-    def __init__(self, model: TransformerPlus, tokenizer: Tokenizer, batch_size: int = 128) -> None:
+    With ``candidates`` above 1, program mode writes that many programs per prompt by
+    beam search (:mod:`neurosym.beam`) and keeps the most probable one that runs. Read
+    by sentence, it keeps for each sentence the most probable facts that agree with
+    the facts before them and the stated genders (:func:`choose_reading`).
+    """
+
+    def __init__(
+        self, model: TransformerPlus, tokenizer: Tokenizer, batch_size: int = 128, candidates: int = 1
+    ) -> None:
+        if candidates < 1:
+            raise ConfigError(f"candidates must be at least 1, got {candidates}; use 1 for greedy decoding")
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        self.candidates = candidates
         self.device = next(model.parameters()).device
         self.program_id = tokenizer.token_to_id[PROGRAM]
         self.exec_open_id = tokenizer.token_to_id[EXEC_OPEN]
@@ -164,10 +179,36 @@ class Predictor:
         programs = self.continue_batch(program_prompts, PROGRAM_BUDGET, [answer_id, eos])
         return [self._text(_strip_stop(ids, answer_id, eos)) for ids in programs]
 
+    def _write_candidates(self, prompts: Sequence[list[int]]) -> list[list[tuple[str, float]]]:
+        """Like :meth:`_write_programs`, but up to ``candidates`` distinct programs per prompt, best first.
+
+        Each program comes with its log-probability (0.0 for greedy decoding, which does not score).
+        """
+        if self.candidates == 1:
+            return [[(text, 0.0)] for text in self._write_programs(prompts)]
+        answer_id, eos = self.tokenizer.answer_id, self.tokenizer.eos_id
+        program_prompts = [[*p[:-1], self.program_id] for p in prompts]
+        found = beam_candidates(self.model, program_prompts, self.candidates, PROGRAM_BUDGET, [answer_id, eos],
+                                self.tokenizer.pad_id, self.batch_size)
+        written = []
+        for candidates in found:
+            scored: dict[str, float] = {}
+            for candidate in candidates:  # best first, so a text keeps its best score
+                scored.setdefault(self._text(_strip_stop(candidate.tokens, answer_id, eos)), candidate.log_prob)
+            written.append(list(scored.items()) or [("", 0.0)])
+        return written
+
     def _predict_program(self, examples, prompts) -> list[Prediction]:  # noqa: ANN001
         predictions = []
-        for example, text in zip(examples, self._write_programs(prompts), strict=True):
+        for example, options in zip(examples, self._write_candidates(prompts), strict=True):
+            text = options[0][0]
             answer, error = run_program(text, example)
+            for other, _ in options[1:]:
+                if answer is not None:
+                    break
+                other_answer, _ = run_program(other, example)
+                if other_answer is not None:
+                    text, answer, error = other, other_answer, None
             predictions.append(Prediction(answer or "", program=text, fallback=answer is None, error=error))
         return predictions
 
@@ -178,20 +219,29 @@ class Predictor:
             for example in examples
         ]
         prompts = [encode_prompt(item, self.tokenizer, room, mask_numbers=True)[0] for group in items for item in group]
-        written = iter(self._write_programs(prompts))
+        written = iter(self._write_candidates(prompts))
         predictions = []
         for example, group in zip(examples, items, strict=True):
-            outputs = [next(written) for _ in group]
+            options = [next(written) for _ in group]
+            times = [sentence.time for sentence in example.context]
+            references = [item.meta["references"] for item in group]
+            genders = stated_genders(example)
+            cost = 0.0
+            if self.candidates > 1:
+                texts = [[text for text, _ in scored] for scored in options]
+                reading = choose_reading(texts[:-1], texts[-1], times, genders, references,
+                                         bindings=input_bindings(example))
+                outputs = [*reading.sentences, reading.query]
+                cost = sum(scored[0][1] - scored[rank][1] for scored, rank in zip(options, reading.ranks, strict=True))
+            else:
+                outputs = [scored[0][0] for scored in options]
             try:
-                text = assemble_program(
-                    outputs[:-1], [sentence.time for sentence in example.context], outputs[-1],
-                    stated_genders(example), [item.meta["references"] for item in group],
-                )
+                text = assemble_program(outputs[:-1], times, outputs[-1], genders, references)
             except (ProgramError, SymbolicError) as exc:
                 predictions.append(Prediction("", program=" | ".join(outputs), fallback=True, error=type(exc).__name__))
                 continue
             answer, error = run_program(text, example)
-            predictions.append(Prediction(answer or "", program=text, fallback=answer is None, error=error))
+            predictions.append(Prediction(answer or "", program=text, fallback=answer is None, error=error, cost=cost))
         return predictions
 
     def _predict_tool(self, examples, prompts, answer_budget) -> list[Prediction]:  # noqa: ANN001
