@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="knobs", action="append", type=_parse_pair, default=[], metavar="KNOB=VALUE",
                    help="difficulty knob for the tasks given with --task, e.g. --set story_length=2000 (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--candidates", type=_positive_int, default=1,
+    p.add_argument("--candidates", type=_positive_int, default=1, metavar="N",
                    help="program mode: beam-search this many programs per prompt and keep the most probable "
                         "one that runs and agrees with the stated facts (default 1: greedy)")
     p.add_argument("--feature", dest="features", action="append", type=_parse_feature, default=[],
