@@ -19,6 +19,7 @@ decoded from the unmasked prompt, and every fallback is counted.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -92,13 +93,21 @@ class Predictor:
     beam search (:mod:`neurosym.beam`) and keeps the most probable one that runs. Read
     by sentence, it keeps for each sentence the most probable facts that agree with
     the facts before them and the stated genders (:func:`choose_reading`).
+
+    With ``neural_confidence`` set, program mode also decodes the neural answer of
+    every example and uses it in place of the program's answer when the model gives
+    that answer at least this probability.
     """
 
     def __init__(
-        self, model: TransformerPlus, tokenizer: Tokenizer, batch_size: int = 128, candidates: int = 1
+        self, model: TransformerPlus, tokenizer: Tokenizer, batch_size: int = 128, candidates: int = 1,
+        neural_confidence: float | None = None,
     ) -> None:
         if candidates < 1:
             raise ConfigError(f"candidates must be at least 1, got {candidates}; use 1 for greedy decoding")
+        if neural_confidence is not None and not 0.0 < neural_confidence <= 1.0:
+            raise ConfigError(f"neural_confidence must be a probability in (0, 1], got {neural_confidence}")
+        self.neural_confidence = neural_confidence
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -160,12 +169,31 @@ class Predictor:
                 predictions = self._predict_program(examples, masked)
             else:
                 predictions = self._predict_tool(examples, masked, answer_budget)
+        if mode == "program" and self.neural_confidence is not None:
+            self._prefer_confident_neural(examples, predictions, room, answer_budget)
+            return predictions
         fallback_rows = [i for i, p in enumerate(predictions) if p.fallback]
         if fallback_rows:
             neural = self._predict_neural([examples[i] for i in fallback_rows], room, answer_budget)
             for index, prediction in zip(fallback_rows, neural, strict=True):
                 predictions[index].answer = prediction.answer
         return predictions
+
+    def _prefer_confident_neural(self, examples, predictions, room, answer_budget) -> None:  # noqa: ANN001
+        """Give each failed program, and each example whose neural answer is confident, the neural answer."""
+        prompts = [encode_prompt(example, self.tokenizer, room)[0] for example in examples]
+        eos = self.tokenizer.eos_id
+        found = beam_candidates(self.model, prompts, 1, answer_budget, [eos], self.tokenizer.pad_id, self.batch_size)
+        threshold = math.log(self.neural_confidence)
+        for prediction, candidates in zip(predictions, found, strict=True):
+            # One beam is greedy decoding, so this is the answer _predict_neural would give, with its score.
+            best = candidates[0] if candidates else None
+            answer = self._text(_strip_stop(best.tokens, eos)) if best is not None else ""
+            if prediction.fallback:
+                prediction.answer = answer
+            elif best is not None and best.log_prob >= threshold and answer != prediction.answer:
+                prediction.answer = answer
+                prediction.error = "neural answer preferred"
 
     def _predict_neural(self, examples, room, answer_budget) -> list[Prediction]:  # noqa: ANN001
         prompts = [encode_prompt(example, self.tokenizer, room)[0] for example in examples]

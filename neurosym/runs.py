@@ -281,6 +281,7 @@ def evaluate_checkpoint(
     modes: list[str] | None = None,
     features: dict[str, Any] | None = None,
     candidates: int = 1,
+    neural_confidence: float | None = None,
 ) -> SuiteReport:
     """Evaluate a checkpoint on every evaluation split of ``specs`` (default: its training tasks).
 
@@ -288,7 +289,8 @@ def evaluate_checkpoint(
     (default: the mode the checkpoint was trained in). ``features`` switches optional
     features on for this evaluation only (see :func:`neurosym.knn.with_features`).
     ``candidates`` above 1 makes program mode choose among that many beam-search
-    programs (see :class:`neurosym.inference.Predictor`).
+    programs, and ``neural_confidence`` lets it use confident neural answers (see
+    :class:`neurosym.inference.Predictor`).
     """
     directory = resolve_checkpoint_dir(checkpoint)
     model = load_pretrained(directory).to(resolve_device(device))
@@ -313,7 +315,8 @@ def evaluate_checkpoint(
         training_notes = [note for note in run_info.get("notes", []) if note.startswith(f"{spec.name}:")]
         for mode in modes:
             report = evaluate(model, tokenizer, task, examples, split=label, batch_size=batch_size,
-                              mode=mode, progress=progress, candidates=candidates)
+                              mode=mode, progress=progress, candidates=candidates,
+                              neural_confidence=neural_confidence)
             if model.config.slots is not None:
                 from neurosym.binding import binding_metrics
 

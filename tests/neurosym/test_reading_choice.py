@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from neurosym.checkpoint import load_pretrained, load_tokenizer
+from neurosym.errors import ConfigError
 from neurosym.evaluation import evaluate
+from neurosym.inference import Predictor
 from neurosym.runs import TaskSpec, train_run
 from neurosym.tasks import get_task
 from neurosym.tasks.reading import choose_reading, facts_consistent
@@ -117,3 +119,28 @@ def test_candidate_reading_answers_longer_chains(kinship_checkpoint: Path) -> No
     examples = task.examples("test", n=30, seed=7, min_chain=6, max_chain=6)
     report = evaluate(model, tokenizer, task, examples, mode="program", candidates=3)
     assert report.accuracy >= 0.9
+
+
+def test_neural_confidence_near_zero_always_uses_neural_answer(kinship_checkpoint: Path) -> None:
+    model, tokenizer = load_pretrained(kinship_checkpoint), load_tokenizer(kinship_checkpoint)
+    examples = get_task("relational.kinship").examples("test", n=12, seed=8, min_chain=5, max_chain=5)
+    neural = Predictor(model, tokenizer).predict(examples, mode="neural")
+    gated = Predictor(model, tokenizer, candidates=2, neural_confidence=1e-9).predict(
+        examples, mode="program", by_sentence=True)
+    assert [p.answer for p in gated] == [p.answer for p in neural]
+
+
+def test_neural_confidence_of_one_keeps_program_answers(kinship_checkpoint: Path) -> None:
+    model, tokenizer = load_pretrained(kinship_checkpoint), load_tokenizer(kinship_checkpoint)
+    examples = get_task("relational.kinship").examples("test", n=12, seed=8, min_chain=5, max_chain=5)
+    plain = Predictor(model, tokenizer, candidates=2).predict(examples, mode="program", by_sentence=True)
+    gated = Predictor(model, tokenizer, candidates=2, neural_confidence=1.0).predict(
+        examples, mode="program", by_sentence=True)
+    assert [p.answer for p in gated] == [p.answer for p in plain]
+
+
+@pytest.mark.parametrize("confidence", [0.0, 1.5])
+def test_predictor_rejects_invalid_neural_confidence(kinship_checkpoint: Path, confidence: float) -> None:
+    model, tokenizer = load_pretrained(kinship_checkpoint), load_tokenizer(kinship_checkpoint)
+    with pytest.raises(ConfigError, match="neural_confidence must be a probability"):
+        Predictor(model, tokenizer, neural_confidence=confidence)
