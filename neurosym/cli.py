@@ -167,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="knobs", action="append", type=_parse_pair, default=[], metavar="KNOB=VALUE",
                    help="difficulty knob for the tasks given with --task, e.g. --set story_length=2000 (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--candidates", type=_positive_int, default=1, metavar="N",
+                   help="program mode: beam-search this many programs per prompt and keep the most probable "
+                        "one that runs and agrees with the stated facts (default 1: greedy)")
+    p.add_argument("--neural-confidence", type=float, metavar="P",
+                   help="program mode: use the neural answer instead of the program's when the model gives it "
+                        "at least probability P (default: only when the program fails)")
     p.add_argument("--feature", dest="features", action="append", type=_parse_feature, default=[],
                    metavar="NAME[=JSON]",
                    help="switch a feature on for this evaluation with the checkpoint's weights, e.g. "
@@ -485,7 +491,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         specs = [TaskSpec(**{**r, "data_dir": args.data_dir}) for r in load_run_info(directory).get("tasks", [])] or None
     report = evaluate_checkpoint(directory, specs, n=args.n, seed=args.seed, device=args.device, progress=True,
-                                 modes=args.mode, features=dict(args.features) or None)
+                                 modes=args.mode, features=dict(args.features) or None,
+                                 candidates=args.candidates, neural_confidence=args.neural_confidence)
     if args.out:
         out = Path(args.out)
     elif directory.name in ("best", "last"):

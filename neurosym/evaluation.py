@@ -175,8 +175,14 @@ def evaluate(
     batch_size: int = 128,
     mode: str = "neural",
     progress: bool = False,
+    candidates: int = 1,
+    neural_confidence: float | None = None,
 ) -> TaskReport:
-    """Score ``model`` on ``examples`` of ``task`` by exact match in one inference mode."""
+    """Score ``model`` on ``examples`` of ``task`` by exact match in one inference mode.
+
+    ``candidates`` is the number of beam-search programs program mode chooses from (1: greedy).
+    ``neural_confidence`` lets program mode use a neural answer given at least that probability.
+    """
     unknown = sum(tokenizer.count_unknown(_example_text(e)) for e in examples)
     longest = max((len(tokenizer.tokenize(e.answer)) for e in examples), default=1)
     # The gold answer length only sizes the decoding budget; it never reaches the model.
@@ -188,7 +194,8 @@ def evaluate(
         predictor = MemoryPredictor(model, tokenizer, batch_size)
         truncated = 0
     else:
-        predictor = Predictor(model, tokenizer, batch_size)
+        predictor = Predictor(model, tokenizer, batch_size, candidates=candidates,
+                              neural_confidence=neural_confidence)
         truncated = sum(encode_prompt(e, tokenizer, room)[1] for e in examples)
     predictions = []
     chunk = max(batch_size * 8, 1)

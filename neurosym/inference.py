@@ -19,19 +19,23 @@ decoded from the unmasked prompt, and every fallback is counted.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 import torch
 
+from neurosym.beam import beam_candidates
 from neurosym.data import collate_prompts, encode_prompt
+from neurosym.errors import ConfigError
 from neurosym.model import TransformerPlus
 from neurosym.symbolic import ProgramError, SymbolicError, execute
 from neurosym.tasks.bindings import input_bindings
 from neurosym.tasks.example import Example
 from neurosym.tasks.reading import (
     assemble_program,
+    choose_reading,
     question_prompt,
     sentence_prompt,
     stated_genders,
@@ -64,6 +68,7 @@ class Prediction:
     program: str | None = None
     fallback: bool = False  # the program failed and the neural answer was used
     error: str | None = None
+    cost: float = 0.0  # log-probability given up against the most probable pieces (candidate decoding)
 
 
 def check_mode(mode: str) -> None:
@@ -82,12 +87,31 @@ def run_program(program_text: str, example: Example) -> tuple[str | None, str | 
 
 
 class Predictor:
-    """Batched greedy decoding for the three inference modes."""
+    """Batched greedy decoding for the three inference modes.
 
-    def __init__(self, model: TransformerPlus, tokenizer: Tokenizer, batch_size: int = 128) -> None:
+    With ``candidates`` above 1, program mode writes that many programs per prompt by
+    beam search (:mod:`neurosym.beam`) and keeps the most probable one that runs. Read
+    by sentence, it keeps for each sentence the most probable facts that agree with
+    the facts before them and the stated genders (:func:`choose_reading`).
+
+    With ``neural_confidence`` set, program mode also decodes the neural answer of
+    every example and uses it in place of the program's answer when the model gives
+    that answer at least this probability.
+    """
+
+    def __init__(
+        self, model: TransformerPlus, tokenizer: Tokenizer, batch_size: int = 128, candidates: int = 1,
+        neural_confidence: float | None = None,
+    ) -> None:
+        if candidates < 1:
+            raise ConfigError(f"candidates must be at least 1, got {candidates}; use 1 for greedy decoding")
+        if neural_confidence is not None and not 0.0 < neural_confidence <= 1.0:
+            raise ConfigError(f"neural_confidence must be a probability in (0, 1], got {neural_confidence}")
+        self.neural_confidence = neural_confidence
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        self.candidates = candidates
         self.device = next(model.parameters()).device
         self.program_id = tokenizer.token_to_id[PROGRAM]
         self.exec_open_id = tokenizer.token_to_id[EXEC_OPEN]
@@ -145,12 +169,31 @@ class Predictor:
                 predictions = self._predict_program(examples, masked)
             else:
                 predictions = self._predict_tool(examples, masked, answer_budget)
+        if mode == "program" and self.neural_confidence is not None:
+            self._prefer_confident_neural(examples, predictions, room, answer_budget)
+            return predictions
         fallback_rows = [i for i, p in enumerate(predictions) if p.fallback]
         if fallback_rows:
             neural = self._predict_neural([examples[i] for i in fallback_rows], room, answer_budget)
             for index, prediction in zip(fallback_rows, neural, strict=True):
                 predictions[index].answer = prediction.answer
         return predictions
+
+    def _prefer_confident_neural(self, examples, predictions, room, answer_budget) -> None:  # noqa: ANN001
+        """Give each failed program, and each example whose neural answer is confident, the neural answer."""
+        prompts = [encode_prompt(example, self.tokenizer, room)[0] for example in examples]
+        eos = self.tokenizer.eos_id
+        found = beam_candidates(self.model, prompts, 1, answer_budget, [eos], self.tokenizer.pad_id, self.batch_size)
+        threshold = math.log(self.neural_confidence)
+        for prediction, candidates in zip(predictions, found, strict=True):
+            # One beam is greedy decoding, so this is the answer _predict_neural would give, with its score.
+            best = candidates[0] if candidates else None
+            answer = self._text(_strip_stop(best.tokens, eos)) if best is not None else ""
+            if prediction.fallback:
+                prediction.answer = answer
+            elif best is not None and best.log_prob >= threshold and answer != prediction.answer:
+                prediction.answer = answer
+                prediction.error = "neural answer preferred"
 
     def _predict_neural(self, examples, room, answer_budget) -> list[Prediction]:  # noqa: ANN001
         prompts = [encode_prompt(example, self.tokenizer, room)[0] for example in examples]
@@ -164,10 +207,36 @@ class Predictor:
         programs = self.continue_batch(program_prompts, PROGRAM_BUDGET, [answer_id, eos])
         return [self._text(_strip_stop(ids, answer_id, eos)) for ids in programs]
 
+    def _write_candidates(self, prompts: Sequence[list[int]]) -> list[list[tuple[str, float]]]:
+        """Like :meth:`_write_programs`, but up to ``candidates`` distinct programs per prompt, best first.
+
+        Each program comes with its log-probability (0.0 for greedy decoding, which does not score).
+        """
+        if self.candidates == 1:
+            return [[(text, 0.0)] for text in self._write_programs(prompts)]
+        answer_id, eos = self.tokenizer.answer_id, self.tokenizer.eos_id
+        program_prompts = [[*p[:-1], self.program_id] for p in prompts]
+        found = beam_candidates(self.model, program_prompts, self.candidates, PROGRAM_BUDGET, [answer_id, eos],
+                                self.tokenizer.pad_id, self.batch_size)
+        written = []
+        for candidates in found:
+            scored: dict[str, float] = {}
+            for candidate in candidates:  # best first, so a text keeps its best score
+                scored.setdefault(self._text(_strip_stop(candidate.tokens, answer_id, eos)), candidate.log_prob)
+            written.append(list(scored.items()) or [("", 0.0)])
+        return written
+
     def _predict_program(self, examples, prompts) -> list[Prediction]:  # noqa: ANN001
         predictions = []
-        for example, text in zip(examples, self._write_programs(prompts), strict=True):
+        for example, options in zip(examples, self._write_candidates(prompts), strict=True):
+            text = options[0][0]
             answer, error = run_program(text, example)
+            for other, _ in options[1:]:
+                if answer is not None:
+                    break
+                other_answer, _ = run_program(other, example)
+                if other_answer is not None:
+                    text, answer, error = other, other_answer, None
             predictions.append(Prediction(answer or "", program=text, fallback=answer is None, error=error))
         return predictions
 
@@ -180,21 +249,30 @@ class Predictor:
         prompts = [encode_prompt(item, self.tokenizer, room, mask_numbers=True)[0] for group in items for item in group]
         # Questions about one story share its sentences: write each distinct prompt once.
         distinct = {tuple(prompt): None for prompt in prompts}
-        programs = dict(zip(distinct, self._write_programs([list(key) for key in distinct]), strict=True))
-        written = iter(programs[tuple(prompt)] for prompt in prompts)
+        candidates = dict(zip(distinct, self._write_candidates([list(key) for key in distinct]), strict=True))
+        written = iter(candidates[tuple(prompt)] for prompt in prompts)
         predictions = []
         for example, group in zip(examples, items, strict=True):
-            outputs = [next(written) for _ in group]
+            options = [next(written) for _ in group]
+            times = [sentence.time for sentence in example.context]
+            references = [item.meta["references"] for item in group]
+            genders = stated_genders(example)
+            cost = 0.0
+            if self.candidates > 1:
+                texts = [[text for text, _ in scored] for scored in options]
+                reading = choose_reading(texts[:-1], texts[-1], times, genders, references,
+                                         bindings=input_bindings(example))
+                outputs = [*reading.sentences, reading.query]
+                cost = sum(scored[0][1] - scored[rank][1] for scored, rank in zip(options, reading.ranks, strict=True))
+            else:
+                outputs = [scored[0][0] for scored in options]
             try:
-                text = assemble_program(
-                    outputs[:-1], [sentence.time for sentence in example.context], outputs[-1],
-                    stated_genders(example), [item.meta["references"] for item in group],
-                )
+                text = assemble_program(outputs[:-1], times, outputs[-1], genders, references)
             except (ProgramError, SymbolicError) as exc:
                 predictions.append(Prediction("", program=" | ".join(outputs), fallback=True, error=type(exc).__name__))
                 continue
             answer, error = run_program(text, example)
-            predictions.append(Prediction(answer or "", program=text, fallback=answer is None, error=error))
+            predictions.append(Prediction(answer or "", program=text, fallback=answer is None, error=error, cost=cost))
         return predictions
 
     def _predict_tool(self, examples, prompts, answer_budget) -> list[Prediction]:  # noqa: ANN001

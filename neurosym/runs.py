@@ -293,12 +293,17 @@ def evaluate_checkpoint(
     progress: bool = False,
     modes: list[str] | None = None,
     features: dict[str, Any] | None = None,
+    candidates: int = 1,
+    neural_confidence: float | None = None,
 ) -> SuiteReport:
     """Evaluate a checkpoint on every evaluation split of ``specs`` (default: its training tasks).
 
     ``modes`` lists the inference modes to report side by side on the same items
     (default: the mode the checkpoint was trained in). ``features`` switches optional
     features on for this evaluation only (see :func:`neurosym.knn.with_features`).
+    ``candidates`` above 1 makes program mode choose among that many beam-search
+    programs, and ``neural_confidence`` lets it use confident neural answers (see
+    :class:`neurosym.inference.Predictor`).
     """
     directory = resolve_checkpoint_dir(checkpoint)
     model = load_pretrained(directory).to(resolve_device(device))
@@ -323,7 +328,8 @@ def evaluate_checkpoint(
         training_notes = [note for note in run_info.get("notes", []) if note.startswith(f"{spec.name}:")]
         for mode in modes:
             report = evaluate(model, tokenizer, task, examples, split=label, batch_size=batch_size,
-                              mode=mode, progress=progress)
+                              mode=mode, progress=progress, candidates=candidates,
+                              neural_confidence=neural_confidence)
             if model.config.slots is not None:
                 from neurosym.binding import binding_metrics
 

@@ -37,15 +37,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from neurosym.symbolic import (
     Call,
     Node,
     Number,
+    ProgramError,
     ProgramSyntaxError,
     ProgramValidationError,
     Reference,
     Symbol,
+    SymbolicError,
+    execute,
     parse,
     to_text,
 )
@@ -242,3 +246,107 @@ def assemble_program(
     if names:
         query = to_text(_resolve(parse(query), names[-1], "query"))
     return f"(with-facts {' '.join([*stated, *extra_facts])} {query})"
+
+
+def _runs(program: str, bindings: Mapping[str, object] | None = None) -> bool:
+    """Return True when the executor runs ``program`` and formats its value without an error."""
+    try:
+        execute(program, bindings=bindings, record_trace=False).answer  # noqa: B018 - formatting may fail too
+    except (ProgramError, SymbolicError):
+        return False
+    return True
+
+
+def facts_consistent(
+    sentence_programs: Sequence[str],
+    times: Sequence[int],
+    extra_facts: Sequence[str] = (),
+    references: Sequence[Mapping[str, str]] | None = None,
+) -> bool:
+    """True when the facts written so far parse and load into one graph with ``extra_facts``.
+
+    The executor's graph rejects a fact whose relation implies a gender that
+    contradicts a stated one (``(fact A sister B)`` with B stated male), so this is
+    the check that a reading agrees with what the dataset states. ``references``
+    holds the reference maps of the sentences only (no query). Sentences with no
+    facts yet are trivially consistent.
+    """
+    if not any(text.strip() for text in sentence_programs):
+        return True
+    try:
+        program = assemble_program(sentence_programs, times, "0", extra_facts,
+                                   None if references is None else [*references, {}])
+    except (ProgramError, SymbolicError):
+        return False
+    return _runs(program)
+
+
+class Reading(NamedTuple):
+    """The pieces :func:`choose_reading` picked and the rank of each among its candidates."""
+
+    sentences: list[str]
+    query: str
+    ranks: list[int]  # per sentence, then the query; 0 is the most probable candidate
+    runs: bool  # the assembled program ran
+
+
+def choose_reading(
+    sentence_candidates: Sequence[Sequence[str]],
+    query_candidates: Sequence[str],
+    times: Sequence[int],
+    extra_facts: Sequence[str] = (),
+    references: Sequence[Mapping[str, str]] | None = None,
+    max_repairs: int = 64,
+    bindings: Mapping[str, object] | None = None,
+) -> Reading:
+    """Pick one candidate per sentence and a query.
+
+    Each list of candidates is ordered best first (by the model's log-probability).
+    Sentence by sentence, the first candidate whose facts are consistent with the
+    facts already chosen and ``extra_facts`` (:func:`facts_consistent`) is taken, or
+    the first candidate when none is. Then the first query candidate whose assembled
+    program runs is taken. If none runs, the choice of one sentence at a time is
+    changed to another of its candidates, higher ranks first, and the first program
+    that runs wins. At most ``max_repairs`` such programs are tried. Failing all that, the first consistent choices are
+    returned with ``runs`` False. ``bindings`` are the question's numbers
+    (``$n1``, ...) that a query may use.
+    """
+    if len(sentence_candidates) != len(times):
+        raise ValueError(f"{len(sentence_candidates)} candidate lists for {len(times)} sentence times")
+    if not query_candidates or any(not options for options in sentence_candidates):
+        raise ValueError("every sentence and the query need at least one candidate")
+    sentence_refs = list(references[:-1]) if references is not None else None
+    chosen: list[str] = []
+    for index, options in enumerate(sentence_candidates):
+        refs = sentence_refs[: index + 1] if sentence_refs is not None else None
+        pick = next((text for text in options
+                     if facts_consistent([*chosen, text], times[: index + 1], extra_facts, refs)), options[0])
+        chosen.append(pick)
+
+    def runnable(programs: list[str], query: str) -> bool:
+        try:
+            program = assemble_program(programs, times, query, extra_facts, references)
+        except (ProgramError, SymbolicError):
+            return False
+        return _runs(program, bindings)
+
+    def reading(programs: list[str], query_rank: int, runs: bool) -> Reading:
+        ranks = [list(options).index(text) for options, text in zip(sentence_candidates, programs, strict=True)]
+        return Reading(programs, query_candidates[query_rank], [*ranks, query_rank], runs)
+
+    for rank, query in enumerate(query_candidates):
+        if runnable(chosen, query):
+            return reading(chosen, rank, True)
+    tries = 0
+    depth = max(len(options) for options in sentence_candidates)
+    for rank in range(depth):
+        for index, options in enumerate(sentence_candidates):
+            if rank >= len(options) or options[rank] == chosen[index]:
+                continue
+            tries += 1
+            if tries > max_repairs:
+                return reading(chosen, 0, False)
+            changed = [*chosen[:index], options[rank], *chosen[index + 1 :]]
+            if runnable(changed, query_candidates[0]):
+                return reading(changed, 0, True)
+    return reading(chosen, 0, False)
