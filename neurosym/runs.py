@@ -151,13 +151,11 @@ def encode_all(
         # Questions about one story repeat its sentences: each sentence of a story is
         # trained once, and every question keeps its own item.
         items: dict[object, Example] = {}
-        number = 0
         for story, group in enumerate(nested_groups(examples)):
             for example in group:
-                number += 1
                 for position, item in enumerate(_reading_or_whole(example)):
                     sentence = item.meta.get("reading") == SENTENCE_ITEM
-                    items.setdefault((story, position) if sentence else number, item)
+                    items.setdefault((story, position) if sentence else id(item), item)
         encoded = [encode_example(item, tokenizer, max_length, mode) for item in items.values()]
     else:
         encoded = [encode_example(example, tokenizer, max_length, mode) for example in examples]

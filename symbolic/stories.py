@@ -5,11 +5,11 @@ These operations answer the questions of bAbI-style stories from timestamped fac
 relations of :func:`neurosym.symbolic.queries.locate` (``location``, ``held_by``,
 ``given_to``, ``dropped_by``) and a few more:
 
-- ``(fact X not_location P)``: X is not in P; ``(fact X maybe_location P)``, stated
-  for each place at one time, says X is in one of them;
+- ``(fact X not_location P)``: X is not in P. ``(fact X maybe_location P)``, stated
+  for each place at one time, means that X is in one of them;
 - ``(fact O given_by A)`` with ``(fact O given_to B)`` at the same time: A gave O to B;
 - ``(fact X yesterday P)``, ``morning``, ``afternoon``, ``evening``: where X went in
-  that part of the day, in that order, whatever order the story tells them;
+  that part of the day, in that order, whatever order the story states them in;
 - grid positions ``(fact A left B)``, ``right``, ``above``, ``below``: A is one step
   to the left of (right of, above, below) B, on B's row (column).
 """
@@ -24,10 +24,8 @@ from neurosym.symbolic.context import RunContext
 from neurosym.symbolic.errors import ProgramRuntimeError
 from neurosym.symbolic.facts import Fact, FactSource
 from neurosym.symbolic.graph import INVERSE_DIRECTIONS
-from neurosym.symbolic.queries import HELD_BY, LOCATION, PLACE_RELATIONS, locate_at
+from neurosym.symbolic.queries import GIVEN_TO, HELD_BY, LOCATION, PLACE_RELATIONS, locate_at
 
-GIVEN_BY = "given_by"
-GIVEN_TO = "given_to"
 NOT_LOCATION = "not_location"
 MAYBE_LOCATION = "maybe_location"
 PERIODS = ("yesterday", "morning", "afternoon", "evening")
@@ -43,7 +41,7 @@ def _own(facts: FactSource, subject: str, relations: tuple[str, ...]) -> list[Fa
 
 
 def subject_of(run: RunContext, args: list) -> str | int:
-    """``(subject REL O)``: the subject of the newest REL fact whose object is O."""
+    """Return the subject of the newest REL fact whose object is O: ``(subject REL O)``."""
     relation = require_str("subject", args, 0)
     target = require_str("subject", args, 1)
     matches = [fact for fact in run.facts_for("subject").facts_about(target)
@@ -54,7 +52,7 @@ def subject_of(run: RunContext, args: list) -> str | int:
 
 
 def common(run: RunContext, args: list) -> str:
-    """``(common R1 V1 R2 V2)``: the subject S of the newest time with facts (S R1 V1) and (S R2 V2)."""
+    """Return the S of the newest time with facts (S R1 V1) and (S R2 V2): ``(common R1 V1 R2 V2)``."""
     first, value, second, other = (require_str("common", args, index) for index in range(4))
     facts = run.facts_for("common")
     best: Fact | None = None
@@ -71,7 +69,7 @@ def common(run: RunContext, args: list) -> str:
 
 
 def same_time(run: RunContext, args: list) -> str | int:
-    """``(same-time S R1 V1 R2)``: S's R2 at the newest time when S's R1 was V1."""
+    """Return S's R2 at the newest time when S's R1 was V1: ``(same-time S R1 V1 R2)``."""
     subject, first, value, second = (require_str("same-time", args, index) for index in range(4))
     facts = run.facts_for("same-time")
     times = [fact.time for fact in _own(facts, subject, (first,)) if fact.object == value]
@@ -116,7 +114,7 @@ def _carrier_facts(facts: FactSource, subject: str) -> list[Fact]:
 
 
 def place_before(run: RunContext, args: list) -> str | int:
-    """``(place-before S P)``: where S was before it last came to P."""
+    """Return where S was before it last came to P: ``(place-before S P)``."""
     subject = require_str("place-before", args, 0)
     place = require_str("place-before", args, 1)
     timeline = _timeline(run.facts_for("place-before"), subject)
@@ -127,11 +125,11 @@ def place_before(run: RunContext, args: list) -> str | int:
 
 
 def is_in(run: RunContext, args: list) -> str:
-    """``(is-in S P)``: ``yes``, ``no`` or ``maybe`` from S's newest location facts.
+    """Return ``yes``, ``no`` or ``maybe`` for ``(is-in S P)`` from S's newest place facts.
 
-    The newest of S's ``location``, ``not_location`` and ``maybe_location`` facts (and
-    of its carriers' places) decides: a location gives yes or no; "not in P" gives no;
-    "either in P or Q" gives maybe for P and Q and no for any other place.
+    The newest of S's place, ``not_location`` and ``maybe_location`` facts decides. A
+    place (followed through carriers) gives yes or no, and "not in P" gives no. "Either
+    in P or Q" gives maybe for P and Q, and no for any other place.
     """
     subject = require_str("is-in", args, 0)
     place = require_str("is-in", args, 1)
@@ -149,23 +147,23 @@ def is_in(run: RunContext, args: list) -> str:
 
 
 def carried(run: RunContext, args: list) -> tuple:
-    """``(carried P)``: what P carries now, in the order P first got each thing."""
+    """Return what P carries now, in the order P first got each thing: ``(carried P)``."""
     holder = require_str("carried", args, 0)
     facts = run.facts_for("carried")
-    first: dict[str | int, int] = {}
-    held = []
+    first_got: dict[str | int, int] = {}
+    carried_now = []
     for fact in facts.facts_about(holder):
         if fact.relation not in HOLDERS or fact.object != holder:
             continue
-        first.setdefault(fact.subject, fact.time)
+        first_got.setdefault(fact.subject, fact.time)
         newest = max(_own(facts, fact.subject, PLACE_RELATIONS), key=lambda f: f.time)
         if newest == fact:
-            held.append(fact.subject)
-    return tuple(sorted(held, key=lambda thing: first[thing]))
+            carried_now.append(fact.subject)
+    return tuple(sorted(carried_now, key=lambda thing: first_got[thing]))
 
 
 def neighbor(run: RunContext, args: list) -> str | int:
-    """``(neighbor DIR A)``: the place DIR of A, from (A DIR X) or the inverse fact (X INVERSE A)."""
+    """Return the place DIR of A, from (A DIR X) or the inverse fact (X INVERSE A): ``(neighbor DIR A)``."""
     direction = require_str("neighbor", args, 0)
     place = require_str("neighbor", args, 1)
     inverse = INVERSE_DIRECTIONS.get(direction)
@@ -178,12 +176,12 @@ def neighbor(run: RunContext, args: list) -> str | int:
     found += [(fact.time, fact.subject) for fact in run.facts_for("neighbor").facts_about(place)
               if fact.object == place and fact.relation == inverse]
     if not found:
-        raise ProgramRuntimeError(f"neighbor: no fact says what is {direction} of {place!r}")
+        raise ProgramRuntimeError(f"neighbor: no fact states what is {direction} of {place!r}; state (fact {place} {direction} X)")
     return max(found, key=lambda pair: pair[0])[1]
 
 
 def size(run: RunContext, args: list) -> int:
-    """``(size LIST)``: the number of items."""
+    """Return the number of items of LIST: ``(size LIST)``."""
     items = args[0]
     if type(items) is not tuple:
         raise wrong_type("size", 0, "a list", items)
@@ -191,7 +189,7 @@ def size(run: RunContext, args: list) -> int:
 
 
 def spell(run: RunContext, args: list) -> str:
-    """``(spell N)``: N as a counting word, ``none`` for 0 up to ``ten``."""
+    """Return N as a counting word, from ``none`` for 0 up to ``ten``: ``(spell N)``."""
     number = args[0]
     if type(number) is not int or not 0 <= number < len(NUMBER_WORDS):
         raise wrong_type("spell", 0, f"an integer from 0 to {len(NUMBER_WORDS) - 1}", number)
@@ -199,7 +197,7 @@ def spell(run: RunContext, args: list) -> str:
 
 
 def if_empty(run: RunContext, args: list) -> object:
-    """``(if-empty LIST WORD)``: LIST, or WORD when LIST is empty."""
+    """Return LIST, or WORD when LIST is empty: ``(if-empty LIST WORD)``."""
     items, word = args
     if type(items) is not tuple:
         raise wrong_type("if-empty", 0, "a list", items)
@@ -207,7 +205,7 @@ def if_empty(run: RunContext, args: list) -> object:
 
 
 def initials(run: RunContext, args: list) -> tuple:
-    """``(initials LIST)``: the first letter of each name (``north`` -> ``n``)."""
+    """Return the first letter of each name (``north`` -> ``n``): ``(initials LIST)``."""
     items = args[0]
     if type(items) is not tuple or not all(type(item) is str and item for item in items):
         raise wrong_type("initials", 0, "a list of names", items)
@@ -215,7 +213,7 @@ def initials(run: RunContext, args: list) -> tuple:
 
 
 def induce(run: RunContext, args: list) -> str | int:
-    """``(induce REL S)``: S's REL, or else the REL of the member of S's kind (``is_a``) named last."""
+    """Return S's REL, or else the REL of the member of S's kind (``is_a``) named last: ``(induce REL S)``."""
     relation = require_str("induce", args, 0)
     subject = require_str("induce", args, 1)
     facts = run.facts_for("induce")
@@ -241,7 +239,7 @@ def induce(run: RunContext, args: list) -> str | int:
 
 
 def _grid(facts: FactSource, start: str) -> dict[str, tuple[int, int]]:
-    """Place ``start`` at (0, 0) and everything linked to it by grid facts around it."""
+    """Return grid positions: ``start`` at (0, 0) and everything that grid facts link to it."""
     places = {start: (0, 0)}
     queue = deque([start])
     while queue:
@@ -272,7 +270,7 @@ def grid_relation(word: str) -> Callable[[RunContext, list], bool]:
         if first not in places:
             raise ProgramRuntimeError(f"{word}: the facts do not place {first!r} relative to {second!r}")
         x, y = places[first]
-        # B is at (0, 0); A is WORD of B when it lies on the side that a WORD step leads away from.
+        # B is at (0, 0). A WORD step leads from A to B, so A is WORD of B when its offset points the other way.
         return (x * -dx > 0) if dx else (y * -dy > 0)
 
     compare.__name__ = f"grid_{word}"

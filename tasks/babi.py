@@ -182,6 +182,10 @@ class BabiTask(Task):
         examples = [example for story in stories for example in story.examples]
         for example in examples:
             example.meta["variant"] = variant
+        unmatched = sum(example.program is None for example in examples)
+        if unmatched:
+            logger.info("%s %s: %d of %d questions have no gold program (no pattern matched)",
+                        self.name, split, unmatched, len(examples))
         return examples
 
     def find_file(self, root: Path, variant: str, file_split: str) -> Path:

@@ -3,14 +3,14 @@
 bAbI ships stories, questions and answers, but no programs. This module writes
 them with one pattern per sentence form of the 20 tasks' generators, so program mode
 can be trained on bAbI like on the generated tasks. At test time the model reads
-the text itself; these patterns only make its training targets. A sentence or question
-that matches no pattern leaves its example without a program (it trains and is answered
-in neural mode); the loader counts such examples.
+the text itself, so these patterns only make its training targets. A sentence or
+question that matches no pattern leaves its example without a program. Such an
+example trains and is answered in neural mode, and the loader logs how many there are.
 
 Facts use the relations of :mod:`neurosym.symbolic.stories` and
 :func:`neurosym.symbolic.queries.locate`:
 
->>> sentence_facts("Mary got the football there.", ["Mary"], [])
+>>> sentence_triples("Mary got the football there.", [])
 [('football', 'held_by', 'Mary')]
 >>> question_query("Where is the football?")
 '(locate football)'
@@ -64,12 +64,11 @@ def _strip_adverb(text: str) -> str:
     return re.sub(rf"^{_ADVERB}", "", text)
 
 
-def sentence_facts(text: str, entities: Sequence[str], previous: Sequence[str]) -> list[Triple] | None:
+def sentence_triples(text: str, previous: Sequence[str]) -> list[Triple] | None:
     """Return the facts of one bAbI sentence as (subject, relation, object), or None if unknown.
 
-    ``previous`` is the people of the sentence before, for pronouns.
+    ``previous`` lists the people of the sentence before, whom a pronoun names.
     """
-    del entities  # the patterns decide which words are names
     text = text.strip()
     period = None
     match = re.fullmatch(rf"{_PERIOD} (.*)", text)
@@ -80,9 +79,8 @@ def sentence_facts(text: str, entities: Sequence[str], previous: Sequence[str]) 
     if match:
         period, text = match.group(2), match.group(1) + "."
     body = _strip_adverb(text)
-    pronoun_body = body[0].lower() + body[1:] if body[:4] in {"He ", "She "} or body[:5] == "They " else body
 
-    match = re.fullmatch(rf"{_ACTOR} {_MOVE_VERB} to the (\w+)\.", pronoun_body)
+    match = re.fullmatch(rf"{_ACTOR} {_MOVE_VERB} to the (\w+)\.", body)
     if match:
         people = _actors(match.group(1), previous)
         if people is None:
@@ -168,7 +166,7 @@ def story_facts(texts: Sequence[str], entities: Sequence[str]) -> list[list[Trip
     facts: list[list[Triple]] = []
     previous: list[str] = []
     for text in texts:
-        triples = sentence_facts(text, entities, previous)
+        triples = sentence_triples(text, previous)
         if triples is None:
             return None
         facts.append(triples)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from neurosym.symbolic import execute
 from neurosym.tasks.babi import TASK_FILE_STEMS, parse_babi_file
-from neurosym.tasks.babi_programs import question_query, sentence_facts, story_facts
+from neurosym.tasks.babi_programs import question_query, sentence_triples, story_facts
 from neurosym.tasks.reading import can_read_by_sentence, reading_items
 
 NAMES = ["Mary", "John", "Sandra", "Daniel", "Fred", "Jeff", "Bill"]
@@ -38,20 +38,20 @@ THINGS = ["apple", "milk", "football"]
     ("Mary and Daniel journeyed to the office.", [("Mary", "location", "office"), ("Daniel", "location", "office")]),
 ])
 def test_sentence_facts_of_each_form(text: str, facts: list[tuple[str, str, str]]) -> None:
-    assert sentence_facts(text, NAMES, []) == facts
+    assert sentence_triples(text, []) == facts
 
 
 def test_sentence_facts_pronoun_names_previous_people() -> None:
-    assert sentence_facts("Then they went to the garden.", NAMES, ["Mary", "John"]) == [
+    assert sentence_triples("Then they went to the garden.", ["Mary", "John"]) == [
         ("Mary", "location", "garden"), ("John", "location", "garden")]
 
 
 def test_sentence_facts_pronoun_without_previous_is_none() -> None:
-    assert sentence_facts("Afterwards he moved to the garden.", NAMES, []) is None
+    assert sentence_triples("Afterwards he moved to the garden.", []) is None
 
 
 def test_sentence_facts_unknown_form_is_none() -> None:
-    assert sentence_facts("Mary sang a song.", NAMES, []) is None
+    assert sentence_triples("Mary sang a song.", []) is None
 
 
 def test_story_facts_track_people_for_pronouns() -> None:
@@ -80,19 +80,19 @@ def test_question_query_unknown_form_is_none() -> None:
 @given(st.sampled_from(NAMES), st.sampled_from(["moved", "went", "journeyed", "travelled", "went back"]),
        st.sampled_from(PLACES))
 def test_move_sentences_give_one_location_fact(name: str, verb: str, place: str) -> None:
-    assert sentence_facts(f"{name} {verb} to the {place}.", NAMES, []) == [(name, "location", place)]
+    assert sentence_triples(f"{name} {verb} to the {place}.", []) == [(name, "location", place)]
 
 
 @given(st.sampled_from(NAMES), st.sampled_from(["gave", "handed", "passed"]), st.sampled_from(THINGS),
        st.sampled_from(NAMES))
 def test_give_sentences_give_giver_and_receiver(giver: str, verb: str, thing: str, receiver: str) -> None:
-    assert sentence_facts(f"{giver} {verb} the {thing} to {receiver}.", NAMES, []) == [
+    assert sentence_triples(f"{giver} {verb} the {thing} to {receiver}.", []) == [
         (thing, "given_by", giver), (thing, "given_to", receiver)]
 
 
 @given(st.text(max_size=60))
 def test_sentence_facts_never_raise_on_any_text(text: str) -> None:
-    facts = sentence_facts(text, NAMES, ["Mary"])
+    facts = sentence_triples(text, ["Mary"])
     assert facts is None or isinstance(facts, list)
 
 
@@ -106,7 +106,7 @@ MIN_AGREEMENT = {5: 0.997}
 
 
 @pytest.mark.parametrize("number", sorted(TASK_FILE_STEMS))
-def test_gold_programs_give_the_answers_of_the_1k_test_file(babi_dir: Path, number: int) -> None:
+def test_gold_programs_match_1k_test_answers(babi_dir: Path, number: int) -> None:
     examples = _test_examples(babi_dir, number)[::5]
     right = sum(execute(e.program, record_trace=False).answer == e.answer for e in examples if e.program)
     assert right / len(examples) >= MIN_AGREEMENT.get(number, 1.0)
