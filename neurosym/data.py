@@ -7,6 +7,7 @@ such cut is counted.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import torch
 from neurosym.model import IGNORE_INDEX
 from neurosym.tasks.bindings import mask_integers
 from neurosym.tasks.example import Example
-from neurosym.tokenizer import EXEC_CLOSE, EXEC_OPEN, PROGRAM, RESULT_END, Tokenizer
+from neurosym.tokenizer import EXEC_CLOSE, EXEC_OPEN, PROGRAM, RESULT_END, SPECIAL_TOKENS, Tokenizer
 
 
 @dataclass
@@ -130,6 +131,41 @@ def collate_train(
         return {"input_ids": input_ids, "labels": labels, **extras}
     return {"input_ids": input_ids, "labels": labels, "positions": positions, "attn_mask": branch_mask(branches),
             **extras}
+
+
+def drop_prompt_tokens(
+    items: Sequence[EncodedExample], unk_id: int, keep_ids: frozenset[int], rate: float, rng: random.Random
+) -> list[EncodedExample]:
+    """Replace prompt tokens by ``<unk>`` (``unk_id``) with probability ``rate``; return new items.
+
+    A word-dropout augmentation for reading unseen wordings: the model learns to
+    read a sentence even when some of its words are unknown, and to rely on the
+    words that matter. A prompt token is kept when it is in ``keep_ids`` (see
+    :func:`undroppable_ids`), when it is the first token, or when the item's
+    target also contains it, such as the relation word "sister" that a fact
+    copies. Packed stories (items with their own ``labels``) are returned as they
+    are, and no input item is changed.
+    """
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"prompt dropout rate must be in [0, 1), got {rate}")
+    if rate == 0.0:
+        return list(items)
+    out = []
+    for item in items:
+        if item.labels is not None:
+            out.append(item)
+            continue
+        target = set(item.input_ids[item.prompt_length:])
+        prompt = [unk_id if index > 0 and token not in keep_ids and token not in target and rng.random() < rate
+                  else token for index, token in enumerate(item.input_ids[: item.prompt_length])]
+        out.append(dataclasses.replace(item, input_ids=prompt + item.input_ids[item.prompt_length:]))
+    return out
+
+
+def undroppable_ids(tokenizer: Tokenizer) -> frozenset[int]:
+    """Ids that :func:`drop_prompt_tokens` never replaces: layout tokens and references such as ``$e1``."""
+    return frozenset(index for index, token in enumerate(tokenizer.vocab)
+                     if token in SPECIAL_TOKENS or token.startswith("$"))
 
 
 CORE_INPUTS = ("input_ids", "labels", "positions", "attn_mask", "attention_mask")

@@ -25,7 +25,13 @@ from tqdm.auto import tqdm
 
 from neurosym import distributed
 from neurosym.checkpoint import load_training_state, save_training_state
-from neurosym.data import MixtureSampler, collate_train, model_inputs
+from neurosym.data import (
+    MixtureSampler,
+    collate_train,
+    drop_prompt_tokens,
+    model_inputs,
+    undroppable_ids,
+)
 from neurosym.device import autocast, resolve_device, resolve_precision
 from neurosym.errors import CheckpointError, ConfigError
 from neurosym.model import TransformerPlus
@@ -55,6 +61,7 @@ class TrainConfig:
     device: str = "auto"
     answer_loss_only: bool = True
     progress: bool = True
+    prompt_dropout: float = 0.0  # word dropout on prompts (neurosym.data.drop_prompt_tokens)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "grad_accum", "eval_every", "log_every"):
@@ -65,6 +72,8 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig.lr must be positive, got {self.lr}")
         if self.warmup_steps < 0:
             raise ConfigError(f"TrainConfig.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if not 0.0 <= self.prompt_dropout < 1.0:
+            raise ConfigError(f"TrainConfig.prompt_dropout must be in [0, 1), got {self.prompt_dropout}")
         self.betas = tuple(self.betas)
 
     def lr_at(self, step: int) -> float:
@@ -108,6 +117,7 @@ class Trainer:
         self.select_metric = select_metric
         self.run_info = run_info or {}
         self.optimizer = self._build_optimizer()
+        self._keep_ids = undroppable_ids(tokenizer)
         self.step = 0
         self.best_score: float | None = None
         self.history: list[dict[str, Any]] = []
@@ -142,6 +152,10 @@ class Trainer:
             items = self.sampler.batch(self.step, micro, cfg.batch_size)
             if self.dist.enabled:
                 items = distributed.shard(items, self.dist)
+            if cfg.prompt_dropout:
+                # Drawn from (seed, step, micro-step, rank), so a resumed run drops the same tokens.
+                rng = random.Random(f"{cfg.seed}/{self.step}/{micro}/{self.dist.rank}")
+                items = drop_prompt_tokens(items, self.tokenizer.unk_id, self._keep_ids, cfg.prompt_dropout, rng)
             batch = collate_train(items, self.tokenizer.pad_id, cfg.answer_loss_only)
             batch = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             with autocast(self.device, self.precision):
