@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop at this step without changing the learning-rate schedule; continue later with --resume")
     p.add_argument("--loss-on", choices=["answer", "all"], default="answer",
                    help="tokens that carry the loss: the answer only, or every token after <bos> (default answer)")
+    p.add_argument("--prompt-dropout", type=float, default=0.0, metavar="P",
+                   help="replace each prompt word by <unk> with probability P while training, except layout "
+                        "tokens, references and words the target copies (default 0)")
     p.add_argument("--train-examples", type=_positive_int, help="training examples per task (default: task default)")
     p.add_argument("--set", dest="knobs", action="append", type=_parse_pair, default=[], metavar="KNOB=VALUE",
                    help="difficulty knob applied to every task that has it (repeatable)")
@@ -319,13 +322,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the value and trace as JSON")
     p.set_defaults(handler=cmd_exec)
 
-    p = sub.add_parser("data", help="fetch public data sets")
+    p = sub.add_parser("data", help="fetch or audit public data sets")
     data = p.add_subparsers(dest="data", required=True, metavar="ACTION")
     d = data.add_parser("fetch", help="download and extract a data set")
     d.add_argument("dataset", choices=["babi"])
     d.add_argument("--url", help="archive URL or local path (default: the official bAbI v1.2 archive)")
     d.add_argument("--to", default="data", help="folder to extract into (default ./data)")
     d.set_defaults(handler=cmd_data_fetch)
+    d = data.add_parser("audit", help="count the rows of a data set that a reader can get right")
+    d.add_argument("dataset", choices=["clutrr"])
+    d.add_argument("--data-dir", required=True, help="folder of the CLUTRR data_* folders, or one of them")
+    d.add_argument("--set", dest="name", default="data_db9b8f04",
+                   help="CLUTRR data set folder name (default data_db9b8f04)")
+    d.set_defaults(handler=cmd_data_audit)
     return parser
 
 
@@ -395,6 +404,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
         warmup_steps=args.warmup, eval_every=args.eval_every, seed=args.seed, device=args.device,
         precision=args.precision, answer_loss_only=args.loss_on == "answer", log_every=args.log_every,
+        prompt_dropout=args.prompt_dropout,
     )
     context = distributed.init_from_env(args.device)
     try:
@@ -809,6 +819,23 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     print(f"bAbI extracted to {folder}")
     variants = [name for name in ("en-10k", "en") if (folder / name).is_dir()]
     print("use: " + "  or  ".join(f"--data-dir {folder / name}" for name in variants))
+    return 0
+
+
+def cmd_data_audit(args: argparse.Namespace) -> int:
+    from neurosym.tasks.clutrr import ClutrrTask, audit
+
+    folder = ClutrrTask.find_dataset(Path(args.data_dir), args.name)
+    print(f"{'file':<24} {'rows':>6} {'gold program':>13} {'worded against':>15} {'read as written':>16}")
+    for row in audit(folder):
+        def share(count: int, rows: int = row.rows) -> str:
+            return f"{count / rows:.1%}" if rows else "-"
+
+        print(f"{row.file:<24} {row.rows:>6} {share(row.program_agrees):>13} {share(row.worded_against):>15} "
+              f"{share(row.text_agrees):>16}")
+    print("gold program: rows whose gold edges give the target; worded against: rows with a sentence "
+          "stating an edge the other way round; read as written: rows whose facts, read as the sentences "
+          "word them, give the target")
     return 0
 
 

@@ -10,7 +10,10 @@ whose query needs a chain of 5 relations. Knobs:
 - ``clutrr_task``: a task such as ``"1.5"``, or None for every task. The test split
   reads ``<clutrr_task>_test.csv`` (every test file when None). The train and valid
   splits read the train file and keep the rows whose ``task_name`` is
-  ``task_<clutrr_task>``.
+  ``task_<clutrr_task>``;
+- ``drop_worded_against``: True by default. The train and valid splits leave out rows
+  with a sentence that states a gold edge the other way round (see
+  ``meta["worded_against"]`` below). Test splits always keep every row.
 
 The eval splits ``test_2`` ... ``test_10`` read ``1.2_test.csv`` ... ``1.10_test.csv``.
 CLUTRR ships no validation file, so ``valid`` is 10% of the training rows, drawn
@@ -30,7 +33,16 @@ program states those facts with ``with-facts``, then each person's gender from t
 A B)``, like ``relational.kinship``. CLUTRR's rule table reproduces most targets but not all,
 because some stories contain cycles or compositions the rules resolve differently,
 so ``program`` is None where running it does not give ``target``, and
-``meta["program_agrees"]`` records which rows those are. The first row of
+``meta["program_agrees"]`` records which rows those are.
+
+Some crowd-written templates swap their two people, mostly when both have the same
+gender: a row whose edge states that Hugh's son is Brandon may read "Brandon took his
+son Hugh out". ``meta["worded_against"]`` counts such facts
+(:func:`neurosym.tasks.kinship.worded_against`), and ``meta["text_agrees"]`` says
+whether the program still gives ``target`` with those facts read as the sentences
+word them. A model that reads the text as written misses the rows where it does not.
+The check finds swaps in two wordings ("X's son", "son (named) X"), so the share
+of such rows is a lower estimate. The first row of
 ``1.2_test.csv``::
 
        0  Clarence's granddaughter, Emily, was busy helping her brother, Michael, move to college.
@@ -49,12 +61,12 @@ import functools
 import random
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from neurosym.errors import DataError, TaskError
 from neurosym.symbolic import ProgramError, execute
 from neurosym.tasks.example import Example, Fact, Sentence
-from neurosym.tasks.kinship import as_worded, kinship_question
+from neurosym.tasks.kinship import as_worded, kinship_question, worded_against
 from neurosym.tasks.programs import atom, facts_program
 from neurosym.tasks.registry import Task, register_task, resolve_data_dir
 
@@ -169,11 +181,14 @@ def _row_example(row: dict[str, str]) -> Example:
     # The genders column states everyone's gender; a fact such as (Wayne, daughter,
     # Lorraine) genders only Lorraine, so the program states the rest.
     stated = [Fact(name, "gender", gender, 0) for name, gender in genders.items()]
-    program = facts_program([*facts, *stated], f"(relation {atom(source)} {atom(target)})")
-    try:
-        agrees = execute(program, record_trace=False).answer == row["target"]
-    except ProgramError:
-        agrees = False
+    query = f"(relation {atom(source)} {atom(target)})"
+    program = facts_program([*facts, *stated], query)
+    agrees = _gives(program, row["target"])
+    # Facts whose sentence states them the other way round (a template with swapped
+    # placeholders), and whether reading those sentences as written still gives the target.
+    against = [fact for fact in facts if worded_against(fact, context[fact.time].text, genders)]
+    as_read = [Fact(f.object, f.relation, f.subject, f.time) if f in against else f for f in facts]
+    text_agrees = _gives(facts_program([*as_read, *stated], query), row["target"]) if against else agrees
     return Example(
         context=context,
         question=kinship_question(source, target),
@@ -185,10 +200,19 @@ def _row_example(row: dict[str, str]) -> Example:
             "clutrr_task": row["task_name"].removeprefix("task_"),
             "chain_length": len(relations),
             "program_agrees": agrees,
+            "worded_against": len(against),
+            "text_agrees": text_agrees,
             "genders": genders,
             "id": row.get("id", ""),
         },
     )
+
+
+def _gives(program: str, target: str) -> bool:
+    try:
+        return execute(program, record_trace=False).answer == target
+    except ProgramError:
+        return False
 
 
 def _parse_genders(text: str) -> dict[str, str]:
@@ -231,6 +255,34 @@ def _sentence_time(sentences: list[str], subject: str, obj: str, fallback: int) 
     return min(fallback, len(sentences) - 1)
 
 
+class FileAudit(NamedTuple):
+    """How far the gold edges and the text of one CLUTRR file let program mode go."""
+
+    file: str
+    rows: int
+    program_agrees: int  # rows whose gold program gives the target
+    worded_against: int  # rows with a sentence that states a gold edge the other way round
+    text_agrees: int  # rows whose program, with those facts read as written, gives the target
+
+
+def audit(folder: str | Path) -> list[FileAudit]:
+    """Count, per CSV file of a CLUTRR data set folder, the rows a reader can get right.
+
+    ``program_agrees`` bounds a model that reads every gold edge right, and
+    ``text_agrees`` bounds a model that reads every sentence as it is worded.
+    """
+    folder = Path(folder)
+    paths = [ClutrrTask.find_train_file(folder), *ClutrrTask.find_test_files(folder, None)]
+    audits = []
+    for path in paths:
+        rows = read_clutrr_csv(path)
+        audits.append(FileAudit(
+            path.name, len(rows), sum(row.meta["program_agrees"] for row in rows),
+            sum(row.meta["worded_against"] > 0 for row in rows), sum(row.meta["text_agrees"] for row in rows),
+        ))
+    return audits
+
+
 def _natural_key(path: Path) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
@@ -242,7 +294,7 @@ class ClutrrTask(Task):
     description = "CLUTRR kinship stories (public data): train on chains of 2-4, test on 2-10"
     needs_data = True
     reads_by_sentence = True
-    difficulty = {"dataset": DEFAULT_DATASET, "clutrr_task": None}
+    difficulty = {"dataset": DEFAULT_DATASET, "clutrr_task": None, "drop_worded_against": True}
     eval_splits = {
         "test": ("test", {}),
         **{f"test_{length}": ("test", {"clutrr_task": f"1.{length}"}) for length in range(2, 11)},
@@ -261,6 +313,11 @@ class ClutrrTask(Task):
             rows = [example for example in rows if example.meta["clutrr_task"] == clutrr_task]
             if not rows:
                 raise TaskError(f"{train_file} has no rows of task {clutrr_task}; choose a task it trains on")
+        if not isinstance(knobs["drop_worded_against"], bool):
+            raise TaskError(f"drop_worded_against={knobs['drop_worded_against']!r} is invalid; use true or false")
+        if knobs["drop_worded_against"]:
+            # A reader should not learn to read a sentence against its words.
+            rows = [example for example in rows if not example.meta["worded_against"]]
         return self._carve(rows, split, seed)
 
     @staticmethod

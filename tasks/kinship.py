@@ -31,7 +31,15 @@ from typing import Any
 
 from neurosym.errors import TaskError
 from neurosym.symbolic import ProgramError, execute
-from neurosym.symbolic.kinship import FEMALE, GENDERED_NAME, MALE, inverse, is_kinship
+from neurosym.symbolic.kinship import (
+    FEMALE,
+    GENDERED_NAME,
+    MALE,
+    gender_of,
+    inverse,
+    is_kinship,
+    neutral,
+)
 from neurosym.tasks.example import Example, Fact, Sentence
 from neurosym.tasks.programs import facts_program
 from neurosym.tasks.registry import GeneratorTask, register_task
@@ -122,6 +130,26 @@ def as_worded(fact: Fact, sentence: str, genders: dict[str, str]) -> Fact:
         # whose relative the sentence names is the subject ("Ray's brother", "sister Zoe").
         return turned if _owner(sentence, turned) and not _owner(sentence, fact) else fact
     return turned if names_inverse else fact
+
+
+def worded_against(fact: Fact, sentence: str, genders: dict[str, str]) -> bool:
+    """True when ``sentence`` words ``fact`` with its two people the other way round.
+
+    CLUTRR's crowd-written templates sometimes swap their placeholders: a row whose
+    edge says Hugh's son is Brandon can read "Brandon took his son Hugh out". The
+    sentence then makes the fact's object the owner of the relation ("Hugh's son",
+    "his son Hugh" read as (Hugh, son, ...)) and never its subject. Siblings and
+    spouses of the relation word's gender are not counted, since "Ray and his
+    brother Tom" is true both ways when Ray is male.
+    """
+    if not is_kinship(fact.relation) or not isinstance(fact.object, str):
+        return False
+    swapped = Fact(fact.object, fact.relation, fact.subject, fact.time)
+    if not _owner(sentence, swapped) or _owner(sentence, fact):
+        return False
+    relation = neutral(fact.relation)
+    symmetric = inverse(relation) == relation
+    return not (symmetric and gender_of(fact.relation) in (None, genders.get(fact.subject)))
 
 
 def _owner(sentence: str, fact: Fact) -> bool:

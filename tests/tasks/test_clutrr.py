@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from neurosym.cli import main
 from neurosym.errors import DataError, TaskError
 from neurosym.symbolic import execute
 from neurosym.tasks import get_task
 from neurosym.tasks.bindings import input_bindings
-from neurosym.tasks.clutrr import read_clutrr_csv
+from neurosym.tasks.clutrr import FileAudit, audit, read_clutrr_csv
 
 DATASET = "data_db9b8f04"
 TEST_TASKS = [f"1.{length}" for length in range(2, 11)]
@@ -99,8 +100,8 @@ def test_clutrr_example_fields(clutrr_tests: dict) -> None:
 
 def test_clutrr_train_and_valid_partition(clutrr_dir: Path) -> None:
     task = get_task("clutrr")
-    train = task.examples("train", data_dir=clutrr_dir)
-    valid = task.examples("valid", data_dir=clutrr_dir)
+    train = task.examples("train", data_dir=clutrr_dir, drop_worded_against=False)
+    valid = task.examples("valid", data_dir=clutrr_dir, drop_worded_against=False)
     train_file = next((clutrr_dir / DATASET).glob("*_train.csv"))
     assert len(train) + len(valid) == _count_csv_rows(train_file)
     assert not {e.meta["row"] for e in train} & {e.meta["row"] for e in valid}
@@ -192,3 +193,73 @@ def test_clutrr_fact_timed_by_sentence_pair(tmp_path: Path) -> None:
     row = {**GOOD_ROW, "story": "[Amy] went fishing with her father. His name is [Bob]. [Bob]'s mother [Cora] baked a pie."}
     example = read_clutrr_csv(_write_csv(tmp_path, "1.2_test.csv", [row]))[0]
     assert example.facts[0].time == 1
+
+
+# Dan is Bob's son in the edges, but the first sentence calls Dan Bob's father.
+SWAPPED_ROW = {
+    **GOOD_ROW,
+    "story": "[Bob]'s father, [Dan], took him fishing. [Bob]'s mother [Cora] baked a pie.",
+    "query": "('Dan', 'Cora')",
+    "genders": "Dan:male,Bob:male,Cora:female",
+}
+
+
+def test_clutrr_swapped_template_counted_as_worded_against(tmp_path: Path) -> None:
+    example = read_clutrr_csv(_write_csv(tmp_path, "1.2_test.csv", [SWAPPED_ROW]))[0]
+    assert example.meta["worded_against"] == 1
+
+
+def test_clutrr_swapped_template_misses_target_when_read_as_written(tmp_path: Path) -> None:
+    example = read_clutrr_csv(_write_csv(tmp_path, "1.2_test.csv", [SWAPPED_ROW]))[0]
+    assert example.meta["program_agrees"] is True
+    assert example.meta["text_agrees"] is False
+
+
+def test_clutrr_faithful_row_not_worded_against(tmp_path: Path) -> None:
+    example = read_clutrr_csv(_write_csv(tmp_path, "1.2_test.csv", [GOOD_ROW]))[0]
+    assert example.meta["worded_against"] == 0
+    assert example.meta["text_agrees"] is True
+
+
+def test_clutrr_train_split_drops_worded_against_rows(tmp_path: Path) -> None:
+    _write_csv(tmp_path / DATASET, "1.2_train.csv", [GOOD_ROW] * 20 + [SWAPPED_ROW] * 20)
+    train = get_task("clutrr").examples("train", data_dir=tmp_path)
+    assert {e.meta["worded_against"] for e in train} == {0}
+
+
+def test_clutrr_train_split_keeps_worded_against_rows_when_asked(tmp_path: Path) -> None:
+    _write_csv(tmp_path / DATASET, "1.2_train.csv", [GOOD_ROW] * 20 + [SWAPPED_ROW] * 20)
+    task = get_task("clutrr")
+    both = [*task.examples("train", data_dir=tmp_path, drop_worded_against=False),
+            *task.examples("valid", data_dir=tmp_path, drop_worded_against=False)]
+    assert len(both) == 40
+
+
+def test_clutrr_test_split_keeps_worded_against_rows(tmp_path: Path) -> None:
+    _write_csv(tmp_path / DATASET, "1.2_test.csv", [GOOD_ROW, SWAPPED_ROW])
+    assert len(get_task("clutrr").examples("test", data_dir=tmp_path)) == 2
+
+
+def test_clutrr_drop_worded_against_knob_must_be_bool(tmp_path: Path) -> None:
+    _write_csv(tmp_path / DATASET, "1.2_train.csv", [GOOD_ROW] * 20)
+    with pytest.raises(TaskError, match="drop_worded_against"):
+        get_task("clutrr").examples("train", data_dir=tmp_path, drop_worded_against="yes")
+
+
+def test_clutrr_audit_counts_each_file(tmp_path: Path) -> None:
+    folder = tmp_path / DATASET
+    _write_csv(folder, "1.2_train.csv", [GOOD_ROW] * 3 + [SWAPPED_ROW])
+    _write_csv(folder, "1.2_test.csv", [GOOD_ROW, SWAPPED_ROW])
+    assert audit(folder) == [FileAudit("1.2_train.csv", 4, 4, 1, 3), FileAudit("1.2_test.csv", 2, 2, 1, 1)]
+
+
+def test_data_audit_cli_prints_a_row_per_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / DATASET
+    _write_csv(folder, "1.2_train.csv", [GOOD_ROW] * 3 + [SWAPPED_ROW])
+    _write_csv(folder, "1.2_test.csv", [GOOD_ROW, SWAPPED_ROW])
+    assert main(["data", "audit", "clutrr", "--data-dir", str(tmp_path)]) == 0
+    assert "1.2_test.csv" in capsys.readouterr().out
+
+
+def test_data_audit_cli_missing_folder_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "audit", "clutrr", "--data-dir", str(tmp_path)]) == 2

@@ -1,0 +1,40 @@
+"""worded_against: a sentence that states a kinship fact with its two people swapped."""
+
+from __future__ import annotations
+
+from neurosym.tasks.example import Fact
+from neurosym.tasks.kinship import worded_against
+
+MEN = {"Dan": "male", "Bob": "male"}
+
+
+def test_worded_against_possessive_swapped() -> None:
+    # The fact makes Bob the son of Dan, and the sentence makes Dan the son of Bob.
+    assert worded_against(Fact("Dan", "son", "Bob", 0), "Bob's son, Dan, took him fishing.", MEN)
+
+
+def test_worded_against_named_relative_swapped() -> None:
+    assert worded_against(Fact("Dan", "son", "Bob", 0), "Bob took his son Dan out for pizza.", MEN)
+
+
+def test_worded_against_false_when_sentence_agrees() -> None:
+    assert not worded_against(Fact("Bob", "son", "Dan", 0), "Bob took his son Dan out for pizza.", MEN)
+
+
+def test_worded_against_same_gender_siblings() -> None:
+    # "Dan and his brother Bob": Bob is Dan's brother and Dan is Bob's brother.
+    assert not worded_against(Fact("Bob", "brother", "Dan", 0), "Dan and his brother Bob went out.", MEN)
+
+
+def test_worded_against_other_gender_sibling() -> None:
+    genders = {"Amy": "female", "Bob": "male"}
+    # The fact makes Amy Bob's sister; the sentence makes Bob, a man, Amy's sister.
+    assert worded_against(Fact("Bob", "sister", "Amy", 0), "Amy and her sister Bob went out.", genders)
+
+
+def test_worded_against_no_relation_word() -> None:
+    assert not worded_against(Fact("Dan", "son", "Bob", 0), "Dan and Bob went fishing.", MEN)
+
+
+def test_worded_against_ignores_non_kinship_relations() -> None:
+    assert not worded_against(Fact("Dan", "location", "kitchen", 0), "The kitchen is where Dan went.", MEN)
