@@ -176,7 +176,8 @@ def _row_example(row: dict[str, str]) -> Example:
             raise ValueError(f"edge_types entry {relation!r} is not a relation name")
         subject, obj = names[first], names[second]
         time = _sentence_time(raw_sentences, subject, obj, index)
-        facts.append(as_worded(Fact(subject, relation, obj, time), context[time].text, genders))
+        previous = context[time - 1].text if time > 0 else ""
+        facts.append(as_worded(Fact(subject, relation, obj, time), context[time].text, genders, previous))
     facts.sort(key=lambda fact: fact.time)
     # The genders column states everyone's gender; a fact such as (Wayne, daughter,
     # Lorraine) genders only Lorraine, so the program states the rest.

@@ -110,14 +110,17 @@ def render_fact(rng: random.Random, fact: Fact, genders: dict[str, str]) -> str:
     )
 
 
-def as_worded(fact: Fact, sentence: str, genders: dict[str, str]) -> Fact:
+def as_worded(fact: Fact, sentence: str, genders: dict[str, str], previous: str = "") -> Fact:
     """Turn a gold edge around when its sentence names the inverse relation instead.
 
     A chain's edges point along the query, whatever the wording: "Wayne took his
     daughter Lorraine" may be stored as (Lorraine, father, Wayne). Written the way the
     sentence words it, (Wayne, daughter, Lorraine) states the same relation once
     everyone's gender is known, so the program's result does not change. A model that
-    writes facts from sentences then learns one direction per wording.
+    writes facts from sentences then learns one direction per wording. Words such as
+    "mom" and plurals such as "daughters" count (``WORD_FORMS``). When the sentence
+    names neither relation, the ``previous`` sentence decides ("Kim went out with her
+    son. His name is Tom.").
     """
     if not is_kinship(fact.relation):
         return fact
@@ -125,6 +128,8 @@ def as_worded(fact: Fact, sentence: str, genders: dict[str, str]) -> Fact:
     turned = Fact(fact.object, turned_relation, fact.subject, fact.time)
     names_relation = _names_word(sentence, fact.relation)
     names_inverse = _names_word(sentence, turned_relation)
+    if previous and not names_relation and not names_inverse:
+        return as_worded(fact, previous, genders)
     if names_relation and names_inverse:
         # The same word fits both ways ("Clara has a sister named Zoe"). Then the person
         # whose relative the sentence names is the subject ("Ray's brother", "sister Zoe").
@@ -152,17 +157,33 @@ def worded_against(fact: Fact, sentence: str, genders: dict[str, str]) -> bool:
     return not (symmetric and gender_of(fact.relation) in (None, genders.get(fact.subject)))
 
 
+# Other words that stories use for a relation; each word may also take a plural "s".
+WORD_FORMS = {
+    "mother": ("mother", "mom", "mum", "mommy", "mama"),
+    "father": ("father", "dad", "daddy", "papa"),
+    "grandmother": ("grandmother", "grandma", "granny"),
+    "grandfather": ("grandfather", "grandpa", "grandad", "granddad"),
+}
+
+
+def _word(relation: str) -> str:
+    """Return a regex that matches the relation's words, singular or plural."""
+    forms = WORD_FORMS.get(relation, (relation,))
+    return rf"(?:{'|'.join(re.escape(form) for form in forms)})s?"
+
+
 def _owner(sentence: str, fact: Fact) -> bool:
     """True when the sentence reads "SUBJECT's ... RELATION" or "RELATION (named) OBJECT"."""
-    word = re.escape(fact.relation)
+    word = _word(fact.relation)
     possessive = rf"\b{re.escape(fact.subject)}'s\s+(?:\w+\s+)?{word}\b"
     named = rf"\b{word},?\s+(?:named\s+)?{re.escape(str(fact.object))}\b"
-    return re.search(possessive, sentence) is not None or re.search(named, sentence) is not None
+    flags = re.IGNORECASE
+    return re.search(possessive, sentence, flags) is not None or re.search(named, sentence, flags) is not None
 
 
 def _names_word(sentence: str, word: str) -> bool:
     # "sister" must not match inside "sister-in-law", nor "son" inside "grandson".
-    return re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", sentence, re.IGNORECASE) is not None
+    return re.search(rf"(?<![\w-]){_word(word)}(?![\w-])", sentence, re.IGNORECASE) is not None
 
 
 def kinship_question(source: str, target: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from neurosym.tasks.example import Fact
-from neurosym.tasks.kinship import worded_against
+from neurosym.tasks.kinship import as_worded, worded_against
 
 MEN = {"Dan": "male", "Bob": "male"}
 
@@ -38,3 +38,21 @@ def test_worded_against_no_relation_word() -> None:
 
 def test_worded_against_ignores_non_kinship_relations() -> None:
     assert not worded_against(Fact("Dan", "location", "kitchen", 0), "The kitchen is where Dan went.", MEN)
+
+
+def test_as_worded_turns_edge_named_by_a_synonym() -> None:
+    genders = {"Amy": "female", "Bob": "male"}
+    # The edge makes Bob Amy's son, and "his mom Amy" words it from Bob's side.
+    assert as_worded(Fact("Amy", "son", "Bob", 0), "Bob took his mom Amy out.", genders)[:3] == ("Bob", "mother", "Amy")
+
+
+def test_as_worded_turns_edge_named_by_a_plural() -> None:
+    genders = {"Amy": "female", "Bob": "female"}
+    assert as_worded(Fact("Bob", "mother", "Amy", 0), "Amy baked with her daughters Bob and Cy.", genders)[:3] == (
+        "Amy", "daughter", "Bob")
+
+
+def test_as_worded_reads_previous_sentence_when_sentence_names_no_relation() -> None:
+    genders = {"Amy": "female", "Bob": "male"}
+    fact = as_worded(Fact("Bob", "mother", "Amy", 1), "His name is Bob.", genders, previous="Amy went out with her son.")
+    assert fact[:3] == ("Amy", "son", "Bob")
