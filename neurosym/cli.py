@@ -29,6 +29,16 @@ def _parse_pair(text: str) -> tuple[str, str]:
     return key, raw
 
 
+def _dropout_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"invalid rate {text!r}; use a number from 0 up to, not including, 1")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -114,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop at this step without changing the learning-rate schedule; continue later with --resume")
     p.add_argument("--loss-on", choices=["answer", "all"], default="answer",
                    help="tokens that carry the loss: the answer only, or every token after <bos> (default answer)")
-    p.add_argument("--prompt-dropout", type=float, default=0.0, metavar="P",
+    p.add_argument("--prompt-dropout", type=_dropout_rate, default=0.0, metavar="P",
                    help="replace each prompt word by <unk> with probability P while training, except layout "
                         "tokens, references and words the target copies (default 0)")
     p.add_argument("--train-examples", type=_positive_int, help="training examples per task (default: task default)")

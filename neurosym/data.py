@@ -134,7 +134,8 @@ def collate_train(
 
 
 def drop_prompt_tokens(
-    items: Sequence[EncodedExample], unk_id: int, keep_ids: frozenset[int], rate: float, rng: random.Random
+    items: Sequence[EncodedExample], unk_id: int, keep_ids: frozenset[int], rate: float, rng: random.Random,
+    prompt_end_id: int | None = None,
 ) -> list[EncodedExample]:
     """Replace prompt tokens by ``<unk>`` (``unk_id``) with probability ``rate``; return new items.
 
@@ -143,8 +144,11 @@ def drop_prompt_tokens(
     words that matter. A prompt token is kept when it is in ``keep_ids`` (see
     :func:`undroppable_ids`), when it is the first token, or when the item's
     target also contains it, such as the relation word "sister" that a fact
-    copies. Packed stories (items with their own ``labels``) are returned as they
-    are, and no input item is changed.
+    copies. With ``prompt_end_id`` (the ``<prog>`` id, say) only items whose
+    prompt ends with it change, so the neural layout of the same examples keeps
+    the names and numbers that its answer depends on. Packed stories (items with
+    their own ``labels``) are returned as they are, and no input item is changed.
+    Slot targets and memory traces are not changed either.
     """
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"prompt dropout rate must be in [0, 1), got {rate}")
@@ -152,7 +156,9 @@ def drop_prompt_tokens(
         return list(items)
     out = []
     for item in items:
-        if item.labels is not None:
+        ends_elsewhere = prompt_end_id is not None and (
+            item.prompt_length == 0 or item.input_ids[item.prompt_length - 1] != prompt_end_id)
+        if item.labels is not None or ends_elsewhere:
             out.append(item)
             continue
         target = set(item.input_ids[item.prompt_length:])

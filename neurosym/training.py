@@ -35,7 +35,7 @@ from neurosym.data import (
 from neurosym.device import autocast, resolve_device, resolve_precision
 from neurosym.errors import CheckpointError, ConfigError
 from neurosym.model import TransformerPlus
-from neurosym.tokenizer import Tokenizer
+from neurosym.tokenizer import PROGRAM, Tokenizer
 from neurosym.tracking import TensorBoardTracker
 
 logger = logging.getLogger(__name__)
@@ -150,12 +150,14 @@ class Trainer:
         tokens = 0
         for micro in range(cfg.grad_accum):
             items = self.sampler.batch(self.step, micro, cfg.batch_size)
+            if cfg.prompt_dropout:
+                # Drawn from (seed, step, micro-step) on the global batch, so a resumed run, or one
+                # with another number of processes, drops the same tokens.
+                rng = random.Random(f"{cfg.seed}/{self.step}/{micro}")
+                items = drop_prompt_tokens(items, self.tokenizer.unk_id, self._keep_ids, cfg.prompt_dropout, rng,
+                                           prompt_end_id=self.tokenizer.token_to_id[PROGRAM])
             if self.dist.enabled:
                 items = distributed.shard(items, self.dist)
-            if cfg.prompt_dropout:
-                # Drawn from (seed, step, micro-step, rank), so a resumed run drops the same tokens.
-                rng = random.Random(f"{cfg.seed}/{self.step}/{micro}/{self.dist.rank}")
-                items = drop_prompt_tokens(items, self.tokenizer.unk_id, self._keep_ids, cfg.prompt_dropout, rng)
             batch = collate_train(items, self.tokenizer.pad_id, cfg.answer_loss_only)
             batch = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             with autocast(self.device, self.precision):

@@ -176,7 +176,10 @@ def _row_example(row: dict[str, str]) -> Example:
             raise ValueError(f"edge_types entry {relation!r} is not a relation name")
         subject, obj = names[first], names[second]
         time = _sentence_time(raw_sentences, subject, obj, index)
-        previous = context[time - 1].text if time > 0 else ""
+        # The sentence before may word the relation only when this one lacks one of the two
+        # people ("Kim went out with her son. His name is Tom.").
+        names_both = all(_mentions(context[time].text, name) for name in (subject, obj))
+        previous = context[time - 1].text if time > 0 and not names_both else ""
         facts.append(as_worded(Fact(subject, relation, obj, time), context[time].text, genders, previous))
     facts.sort(key=lambda fact: fact.time)
     # The genders column states everyone's gender; a fact such as (Wayne, daughter,
@@ -207,6 +210,10 @@ def _row_example(row: dict[str, str]) -> Example:
             "id": row.get("id", ""),
         },
     )
+
+
+def _mentions(text: str, name: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text) is not None
 
 
 def _gives(program: str, target: str) -> bool:
@@ -302,6 +309,8 @@ class ClutrrTask(Task):
     }
 
     def _examples(self, split, n, seed, data_dir, knobs):  # noqa: ANN001 - see Task
+        if not isinstance(knobs["drop_worded_against"], bool):
+            raise TaskError(f"drop_worded_against={knobs['drop_worded_against']!r} is invalid; use true or false")
         folder = self.find_dataset(resolve_data_dir(data_dir, self.name), knobs["dataset"])
         clutrr_task = knobs["clutrr_task"]
         if clutrr_task is not None and not (isinstance(clutrr_task, str) and re.fullmatch(r"\d+\.\d+", clutrr_task)):
@@ -314,12 +323,12 @@ class ClutrrTask(Task):
             rows = [example for example in rows if example.meta["clutrr_task"] == clutrr_task]
             if not rows:
                 raise TaskError(f"{train_file} has no rows of task {clutrr_task}; choose a task it trains on")
-        if not isinstance(knobs["drop_worded_against"], bool):
-            raise TaskError(f"drop_worded_against={knobs['drop_worded_against']!r} is invalid; use true or false")
+        rows = self._carve(rows, split, seed)
         if knobs["drop_worded_against"]:
-            # A reader should not learn to read a sentence against its words.
+            # A reader should not learn to read a sentence against its words. Rows are
+            # left out after the split is drawn, so valid is the same rows either way.
             rows = [example for example in rows if not example.meta["worded_against"]]
-        return self._carve(rows, split, seed)
+        return rows
 
     @staticmethod
     def find_dataset(root: Path, dataset: str) -> Path:

@@ -175,8 +175,9 @@ def _word(relation: str) -> str:
 def _owner(sentence: str, fact: Fact) -> bool:
     """True when the sentence reads "SUBJECT's ... RELATION" or "RELATION (named) OBJECT"."""
     word = _word(fact.relation)
-    possessive = rf"\b{re.escape(fact.subject)}'s\s+(?:\w+\s+)?{word}\b"
-    named = rf"\b{word},?\s+(?:named\s+)?{re.escape(str(fact.object))}\b"
+    # Hyphens count as part of a word: "brother-in-law" is not "brother", "step-son" not "son".
+    possessive = rf"\b{re.escape(fact.subject)}'s\s+(?:\w+\s+)?{word}(?![\w-])"
+    named = rf"(?<![\w-]){word},?\s+(?:named\s+)?{re.escape(str(fact.object))}\b"
     flags = re.IGNORECASE
     return re.search(possessive, sentence, flags) is not None or re.search(named, sentence, flags) is not None
 

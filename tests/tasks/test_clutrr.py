@@ -263,3 +263,23 @@ def test_data_audit_cli_prints_a_row_per_file(tmp_path: Path, capsys: pytest.Cap
 
 def test_data_audit_cli_missing_folder_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "audit", "clutrr", "--data-dir", str(tmp_path)]) == 2
+    assert "point --data-dir at the folder" in capsys.readouterr().err
+
+
+def test_clutrr_valid_split_same_with_and_without_dropping(tmp_path: Path) -> None:
+    _write_csv(tmp_path / DATASET, "1.2_train.csv", [GOOD_ROW] * 20 + [SWAPPED_ROW] * 20)
+    task = get_task("clutrr")
+    kept = {e.meta["row"] for e in task.examples("valid", data_dir=tmp_path, drop_worded_against=False)}
+    dropped = {e.meta["row"] for e in task.examples("valid", data_dir=tmp_path)}
+    assert dropped <= kept
+
+
+def test_clutrr_drop_worded_against_knob_checked_on_test_split(tmp_path: Path) -> None:
+    _write_csv(tmp_path / DATASET, "1.2_test.csv", [GOOD_ROW])
+    with pytest.raises(TaskError, match="drop_worded_against"):
+        get_task("clutrr").examples("test", data_dir=tmp_path, drop_worded_against="yes")
+
+
+def test_clutrr_train_split_real_file_has_no_worded_against_rows(clutrr_dir: Path) -> None:
+    train = get_task("clutrr").examples("train", data_dir=clutrr_dir)
+    assert not any(e.meta["worded_against"] for e in train)

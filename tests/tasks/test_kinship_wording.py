@@ -56,3 +56,8 @@ def test_as_worded_reads_previous_sentence_when_sentence_names_no_relation() -> 
     genders = {"Amy": "female", "Bob": "male"}
     fact = as_worded(Fact("Bob", "mother", "Amy", 1), "His name is Bob.", genders, previous="Amy went out with her son.")
     assert fact[:3] == ("Amy", "son", "Bob")
+
+
+def test_worded_against_ignores_hyphenated_relation() -> None:
+    # "son-in-law" does not word the relation "son".
+    assert not worded_against(Fact("Dan", "son", "Bob", 0), "Bob's son-in-law Dan came too.", MEN)
