@@ -151,7 +151,7 @@ def drop_prompt_tokens(
     Slot targets and memory traces are not changed either.
     """
     if not 0.0 <= rate < 1.0:
-        raise ValueError(f"prompt dropout rate must be in [0, 1), got {rate}")
+        raise ValueError(f"invalid prompt dropout rate {rate}; use a number from 0 up to, not including, 1")
     if rate == 0.0:
         return list(items)
     out = []

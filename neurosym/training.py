@@ -73,7 +73,7 @@ class TrainConfig:
         if self.warmup_steps < 0:
             raise ConfigError(f"TrainConfig.warmup_steps must be >= 0, got {self.warmup_steps}")
         if not 0.0 <= self.prompt_dropout < 1.0:
-            raise ConfigError(f"TrainConfig.prompt_dropout must be in [0, 1), got {self.prompt_dropout}")
+            raise ConfigError(f"invalid TrainConfig.prompt_dropout {self.prompt_dropout}; use a number from 0 up to, not including, 1")
         self.betas = tuple(self.betas)
 
     def lr_at(self, step: int) -> float:

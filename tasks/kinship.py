@@ -141,7 +141,7 @@ def worded_against(fact: Fact, sentence: str, genders: dict[str, str]) -> bool:
     """True when ``sentence`` words ``fact`` with its two people the other way round.
 
     CLUTRR's crowd-written templates sometimes swap their placeholders: a row whose
-    edge says Hugh's son is Brandon can read "Brandon took his son Hugh out". The
+    edge states that Hugh's son is Brandon can read "Brandon took his son Hugh out". The
     sentence then makes the fact's object the owner of the relation ("Hugh's son",
     "his son Hugh" read as (Hugh, son, ...)) and never its subject. Siblings and
     spouses of the relation word's gender are not counted, since "Ray and his

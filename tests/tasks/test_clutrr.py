@@ -209,7 +209,7 @@ def test_clutrr_swapped_template_counted_as_worded_against(tmp_path: Path) -> No
     assert example.meta["worded_against"] == 1
 
 
-def test_clutrr_swapped_template_misses_target_when_read_as_written(tmp_path: Path) -> None:
+def test_clutrr_swapped_template_text_disagrees(tmp_path: Path) -> None:
     example = read_clutrr_csv(_write_csv(tmp_path, "1.2_test.csv", [SWAPPED_ROW]))[0]
     assert example.meta["program_agrees"] is True
     assert example.meta["text_agrees"] is False
@@ -227,7 +227,7 @@ def test_clutrr_train_split_drops_worded_against_rows(tmp_path: Path) -> None:
     assert {e.meta["worded_against"] for e in train} == {0}
 
 
-def test_clutrr_train_split_keeps_worded_against_rows_when_asked(tmp_path: Path) -> None:
+def test_clutrr_train_keeps_swapped_when_asked(tmp_path: Path) -> None:
     _write_csv(tmp_path / DATASET, "1.2_train.csv", [GOOD_ROW] * 20 + [SWAPPED_ROW] * 20)
     task = get_task("clutrr")
     both = [*task.examples("train", data_dir=tmp_path, drop_worded_against=False),
@@ -269,17 +269,17 @@ def test_data_audit_cli_missing_folder_exits_2(tmp_path: Path, capsys: pytest.Ca
 def test_clutrr_valid_split_same_with_and_without_dropping(tmp_path: Path) -> None:
     _write_csv(tmp_path / DATASET, "1.2_train.csv", [GOOD_ROW] * 20 + [SWAPPED_ROW] * 20)
     task = get_task("clutrr")
-    kept = {e.meta["row"] for e in task.examples("valid", data_dir=tmp_path, drop_worded_against=False)}
+    all_rows = {e.meta["row"] for e in task.examples("valid", data_dir=tmp_path, drop_worded_against=False)}
     dropped = {e.meta["row"] for e in task.examples("valid", data_dir=tmp_path)}
-    assert dropped <= kept
+    assert dropped <= all_rows
 
 
-def test_clutrr_drop_worded_against_knob_checked_on_test_split(tmp_path: Path) -> None:
+def test_clutrr_knob_checked_on_test_split(tmp_path: Path) -> None:
     _write_csv(tmp_path / DATASET, "1.2_test.csv", [GOOD_ROW])
     with pytest.raises(TaskError, match="drop_worded_against"):
         get_task("clutrr").examples("test", data_dir=tmp_path, drop_worded_against="yes")
 
 
-def test_clutrr_train_split_real_file_has_no_worded_against_rows(clutrr_dir: Path) -> None:
+def test_clutrr_real_train_has_no_swaps(clutrr_dir: Path) -> None:
     train = get_task("clutrr").examples("train", data_dir=clutrr_dir)
     assert not any(e.meta["worded_against"] for e in train)

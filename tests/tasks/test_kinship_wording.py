@@ -52,7 +52,7 @@ def test_as_worded_turns_edge_named_by_a_plural() -> None:
         "Amy", "daughter", "Bob")
 
 
-def test_as_worded_reads_previous_sentence_when_sentence_names_no_relation() -> None:
+def test_as_worded_uses_previous_sentence() -> None:
     genders = {"Amy": "female", "Bob": "male"}
     fact = as_worded(Fact("Bob", "mother", "Amy", 1), "His name is Bob.", genders, previous="Amy went out with her son.")
     assert fact[:3] == ("Amy", "son", "Bob")
